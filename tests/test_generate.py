@@ -1,0 +1,168 @@
+"""`tinygen generate` end to end against the loopback OpenAI server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import KEY, cli, gen_args, read_jsonl, shard_records
+
+RECORD_FIELDS = {
+    "id",
+    "index",
+    "text",
+    "messages",
+    "variables",
+    "recipe",
+    "teacher",
+    "usage",
+    "finish_reason",
+    "latency_s",
+    "attempts",
+    "created_at",
+    "tinygen_version",
+    "schema_version",
+}
+
+
+def test_faulty_server_gives_exact_count_with_provenance(server, tmp_path):
+    srv = server("--p429", "0.1", "--retry-after", "0", "--p500", "0.1", "--seed", "3")
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path, 200, "--concurrency", "32"))
+    assert code == 0, err
+    records = shard_records(tmp_path)
+    assert len(records) == 200
+    assert len({r["id"] for r in records}) == 200
+    assert len({r["text"] for r in records}) == 200
+    for record in records:
+        assert record.keys() >= RECORD_FIELDS
+        assert record["teacher"]["model"] == "test-model"
+        assert record["recipe"]["name"] == "tiny"
+        assert record["usage"]["completion_tokens"] > 0
+    assert any(r["attempts"] > 1 for r in records)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["status"] == "done"
+    assert manifest["counts"]["accepted"] == 200
+    assert manifest["counts"]["retries_by_kind"].keys() <= {"rate_limit", "server_error"}
+
+
+def test_prompts_do_not_depend_on_concurrency(server, tmp_path):
+    srv = server("--responder", "echo")
+    prompts = []
+    for concurrency in ("1", "32"):
+        out = tmp_path / concurrency
+        code, _, err = cli(
+            *gen_args(srv.base_url, out, 40, "--concurrency", concurrency, "--seed", "11")
+        )
+        assert code == 0, err
+        outcomes = shard_records(out) + read_jsonl(out / "rejected.jsonl")
+        prompts.append({r["index"]: (r["messages"], r["variables"]) for r in outcomes})
+    common = prompts[0].keys() & prompts[1].keys()
+    assert len(common) >= 40
+    assert all(prompts[0][i] == prompts[1][i] for i in common)
+
+
+def test_unauthorized_stops_at_once(server, tmp_path):
+    srv = server("--status-always", "401", "--delay-ms", "20")
+    started = time.monotonic()
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path, 500, "--concurrency", "8"))
+    assert code == 1
+    assert time.monotonic() - started < 10
+    assert "API key" in err.splitlines()[0]
+    assert len(srv.requests()) <= 8
+    assert read_jsonl(tmp_path / "failed.jsonl") == []
+
+
+def test_retry_after_is_honoured(server, tmp_path):
+    srv = server("--fail-first", "1", "--fail-status", "429", "--retry-after", "1.5")
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path, 1, "--concurrency", "1"))
+    assert code == 0, err
+    log = srv.requests()
+    assert [entry["status"] for entry in log] == [429, 200]
+    assert log[1]["t"] - log[0]["t"] >= 1.45
+    assert shard_records(tmp_path)[0]["attempts"] == 2
+
+
+def test_duplicates_are_dropped_and_counted(server, tmp_path):
+    srv = server("--responder", "fixed", "--fixed-text", "The  cat sat on the MAT.")
+    code, out, _ = cli(*gen_args(srv.base_url, tmp_path, 3, "--max-items", "6", "--json"))
+    assert code == 3
+    assert len(shard_records(tmp_path)) == 1
+    rejected = read_jsonl(tmp_path / "rejected.jsonl")
+    assert [r["reason"] for r in rejected] == ["duplicate"] * 5
+    summary = json.loads(out)
+    assert summary["duplicates"] == 5 and summary["status"] == "target_not_reached"
+
+
+def test_rejects_and_failures_are_kept_apart(server, tmp_path):
+    srv = server("--schedule", "length,empty,filter,ok,500,500", "--fail-status", "500")
+    code, _, err = cli(
+        *gen_args(srv.base_url, tmp_path, 3, "--concurrency", "1", "--max-attempts", "2")
+    )
+    assert code == 0, err
+    reasons = [r["reason"] for r in read_jsonl(tmp_path / "rejected.jsonl")]
+    assert reasons == ["length", "empty", "content_filter"]
+    failed = read_jsonl(tmp_path / "failed.jsonl")
+    assert [f["error"]["kind"] for f in failed] == ["server_error"]
+    assert failed[0]["error_kinds"] == ["server_error", "server_error"]
+    assert len(shard_records(tmp_path)) == 3
+
+
+def test_shards_rotate_and_manifest_hashes_match(server, tmp_path):
+    srv = server()
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path, 25, "--shard-size", "10"))
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    shards = manifest["shards"]
+    assert [s["file"] for s in shards] == [f"data/part-0000{i}.jsonl" for i in range(3)]
+    assert [s["records"] for s in shards] == [10, 10, 5]
+    for shard in shards:
+        data = (tmp_path / shard["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == shard["sha256"]
+
+
+def test_api_key_is_written_nowhere(server, tmp_path):
+    srv = server("--require-key", KEY, "--p500", "0.2", "--retry-after", "0")
+    code, out, err = cli(*gen_args(srv.base_url, tmp_path, 10, "--json"))
+    assert code == 0, err
+    assert KEY not in out + err
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert KEY not in path.read_text(encoding="utf-8"), path
+
+
+def test_rerun_resumes_and_other_seed_is_refused(server, tmp_path):
+    srv = server()
+    assert cli(*gen_args(srv.base_url, tmp_path, 10))[0] == 0
+    code, _, _ = cli(*gen_args(srv.base_url, tmp_path, 15))
+    assert code == 0
+    records = shard_records(tmp_path)
+    assert sorted(r["index"] for r in records) == list(range(15))
+    assert len(srv.requests()) == 15
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path, 15, "--seed", "99"))
+    assert code == 2
+    assert "different recipe, model or seed" in err and "--overwrite" in err
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path, 5, "--seed", "99", "--overwrite"))
+    assert code == 0, err
+    assert len(shard_records(tmp_path)) == 5
+
+
+def test_sigkill_then_rerun_gives_exact_count(server, tmp_path):
+    srv = server("--delay-ms", "30", "--p429", "0.05", "--retry-after", "0")
+    args = gen_args(srv.base_url, tmp_path, 300, "--concurrency", "16", "--shard-size", "50")
+    command = [sys.executable, "-m", "tinygen", *args]
+    for delay in (0.8, 1.6):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    records = shard_records(tmp_path)
+    assert len(records) == 300
+    assert len({r["id"] for r in records}) == 300
+    assert len({r["index"] for r in records}) == 300

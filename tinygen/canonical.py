@@ -1,0 +1,33 @@
+"""Canonical hashing: one way to turn data into a stable identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from typing import Any
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: equal data gives equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_hex(text: str) -> str:
+    """Hex sha256 of a UTF-8 string."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def hash_data(value: Any) -> str:
+    """Hex sha256 of the canonical JSON of `value`."""
+    return sha256_hex(canonical_json(value))
+
+
+def normalize_text(text: str) -> str:
+    """Unicode NFKC, casefolded, whitespace collapsed: the key for exact dedup."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def text_key(text: str) -> str:
+    """Short digest of the normalized text (16 bytes, hex) used for exact dedup."""
+    return hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=16).hexdigest()

@@ -1,0 +1,195 @@
+"""The `tinygen` command: parse flags, build the config, call the library, map errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tinygen import __version__
+from tinygen.errors import ExitCode, TinygenError
+from tinygen.preview import preset_table, preview_items
+from tinygen.recipe import load_recipe
+from tinygen.retry import RetryPolicy
+from tinygen.run import RunConfig, generate
+from tinygen.teachers.factory import TeacherChoice, TeacherOptions, make_teacher
+
+app = typer.Typer(
+    help="Build synthetic training corpora for small language models.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+stderr = Console(stderr=True, highlight=False)
+
+RecipeArg = Annotated[
+    str, typer.Argument(help="A preset name (see `tinygen presets`) or a recipe .toml file.")
+]
+SeedOpt = Annotated[int | None, typer.Option(help="Run seed (default: the recipe's).")]
+SamplingOpt = Annotated[
+    str | None, typer.Option(help="Word sampling: balanced or uniform (default: the recipe's).")
+]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a TinygenError into `Error:` / `Hint:` lines on stderr and its exit code."""
+    try:
+        yield
+    except TinygenError as exc:
+        if os.environ.get("TINYGEN_DEBUG"):
+            raise
+        stderr.print(f"[bold red]Error:[/] {exc.message}", soft_wrap=True)
+        if exc.hint:
+            stderr.print(f"[bold]Hint:[/] {exc.hint}", soft_wrap=True)
+        raise typer.Exit(int(exc.exit_code)) from None
+
+
+@app.command("generate")
+def generate_command(
+    recipe: RecipeArg,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output directory (resumed if it holds this run).")
+    ],
+    n: Annotated[int, typer.Option("-n", min=1, help="Accepted unique records wanted.")] = 100,
+    seed: SeedOpt = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name at the endpoint.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="API key (default: $OPENAI_API_KEY).", show_default=False)
+    ] = None,
+    teacher: Annotated[
+        TeacherChoice, typer.Option(help="auto: local model unless an endpoint or key is given.")
+    ] = "auto",
+    model_path: Annotated[
+        str | None,
+        typer.Option(help="GGUF file for the local teacher (default: SmolLM2-135M-Instruct)."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=4096)] = 64,
+    temperature: Annotated[float | None, typer.Option()] = None,
+    top_p: Annotated[float | None, typer.Option()] = None,
+    max_tokens: Annotated[int | None, typer.Option()] = None,
+    sampling: SamplingOpt = None,
+    shard_size: Annotated[int | None, typer.Option(help="Records per shard.")] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 120.0,
+    max_attempts: Annotated[int, typer.Option(min=1, max=100)] = 6,
+    max_items: Annotated[
+        int | None, typer.Option(min=1, help="Items to draw at most (default 3 x -n).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace another run in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print a JSON summary on stdout.")
+    ] = False,
+) -> None:
+    """Generate a corpus.
+
+    Example: tinygen generate tinystories -n 200 --out stories \\
+    --base-url http://localhost:11434/v1 --model llama3.2
+    """
+    with user_errors():
+        options = TeacherOptions(
+            choice=teacher,
+            base_url=base_url,
+            api_key=api_key,
+            concurrency=concurrency,
+            timeout=timeout,
+            model_path=model_path,
+        )
+        flags = {
+            "seed": seed,
+            "sampling": sampling,
+            "shard_size": shard_size,
+            "teacher.model": model,
+            "teacher.temperature": temperature,
+            "teacher.top_p": top_p,
+            "teacher.max_tokens": max_tokens,
+        }
+        overrides = options.param_overrides() | {k: v for k, v in flags.items() if v is not None}
+        resolved = load_recipe(recipe, overrides)
+        config = RunConfig(
+            out_dir=out,
+            target=n,
+            max_items=max_items,
+            concurrency=concurrency,
+            overwrite=overwrite,
+            retry=RetryPolicy(max_attempts=max_attempts),
+            progress=not quiet and sys.stderr.isatty(),
+        )
+        result = generate(resolved, make_teacher(options), config)
+    if json_out:
+        typer.echo(json.dumps(result.summary()))
+    if not quiet:
+        _print_summary(result.summary())
+    raise typer.Exit(int(result.exit_code))
+
+
+def _print_summary(summary: dict) -> None:
+    color = "green" if summary["exit_code"] == 0 else "yellow"
+    stderr.print(f"[{color}]{summary['message']}[/]", soft_wrap=True)
+    stderr.print(
+        f"accepted {summary['accepted']} · rejected {summary['rejected']} "
+        f"(duplicates {summary['duplicates']}) · failed {summary['failed']} · "
+        f"requests {summary['requests']} · tokens {summary['prompt_tokens']} in, "
+        f"{summary['completion_tokens']} out · {summary['elapsed_s']:.1f}s"
+    )
+
+
+@app.command("preview")
+def preview_command(
+    recipe: RecipeArg,
+    n: Annotated[int, typer.Option("-n", min=1, help="How many prompts to show.")] = 5,
+    start: Annotated[int, typer.Option(min=0, help="Index of the first item.")] = 0,
+    seed: SeedOpt = None,
+    sampling: SamplingOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print items as JSON lines.")] = False,
+) -> None:
+    """Show the prompts a run would send, without calling any teacher.
+
+    Example: tinygen preview tinystories -n 3 --seed 7
+    """
+    with user_errors():
+        resolved = load_recipe(recipe, {"seed": seed, "sampling": sampling})
+        preview_items(resolved, range(start, start + n), as_json=json_out)
+
+
+@app.command("presets")
+def presets_command() -> None:
+    """List the built-in recipes.
+
+    Example: tinygen presets
+    """
+    with user_errors():
+        Console().print(preset_table())
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tinygen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Build synthetic training corpora for small language models."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+assert ExitCode.USAGE == 2  # typer/click exit with 2 on bad flags, like our UsageError

@@ -1,0 +1,35 @@
+"""The one error type users see, and the process exit codes."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the `tinygen` command (documented in README)."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    TARGET_NOT_REACHED = 3
+
+
+class TinygenError(Exception):
+    """An error meant for the user: a one-line message and a hint that names the fix."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(TinygenError):
+    """Bad input from the user: a recipe, a flag, a template (exit code 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class TeacherAuthError(TinygenError):
+    """The endpoint refused the credentials or the route: stop the whole run at once."""

@@ -1,0 +1,1 @@
+"""Teachers: the models that write the answers, behind one small async interface."""

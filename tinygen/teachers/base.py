@@ -1,0 +1,62 @@
+"""The teacher interface: one raw call, no retries, errors normalised for the policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from tinygen.recipe import TeacherParams
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What one successful teacher call returned."""
+
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    response_model: str | None = None
+
+
+class TeacherCallError(Exception):
+    """One failed call, described for the retry policy.
+
+    `kind` is a short stable label counted in the manifest (`rate_limit`, `server_error`,
+    `timeout`, `connection`, `bad_response`, `client_error`, `auth`, ...). `fatal` errors
+    (bad key, wrong URL or model) stop the whole run; `retryable` ones are tried again.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        retryable: bool,
+        fatal: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retryable = retryable
+        self.fatal = fatal
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Teacher(Protocol):
+    """Anything that turns chat messages into one completion."""
+
+    def describe(self) -> dict[str, object]:
+        """Who answers: kind, model, and where (host only, never a key)."""
+        ...
+
+    async def complete(self, messages: list[dict[str, str]], params: TeacherParams) -> Completion:
+        """Make exactly one call; raise TeacherCallError on failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections or the model."""
+        ...

@@ -1,0 +1,140 @@
+"""Any OpenAI-compatible chat endpoint, through the `openai` SDK with its retries off."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import httpx2
+import openai
+
+from tinygen.recipe import TeacherParams
+from tinygen.teachers.base import Completion, TeacherCallError
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+FATAL_STATUS = {
+    401: "the endpoint rejected the API key (401)",
+    403: "the endpoint refused access (403)",
+    404: "the endpoint has no such route or model (404)",
+}
+
+
+class OpenAITeacher:
+    """Chat completions from `base_url` (None means api.openai.com)."""
+
+    def __init__(
+        self, *, base_url: str | None, api_key: str, concurrency: int, timeout: float
+    ) -> None:
+        limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self._base_url = base_url
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout,
+            http_client=openai.DefaultAioHttpClient(limits=limits, timeout=timeout),
+        )
+
+    def describe(self) -> dict[str, object]:
+        host = urlparse(self._base_url).netloc if self._base_url else "api.openai.com"
+        return {"kind": "openai-compatible", "host": host}
+
+    async def complete(self, messages: list[dict[str, str]], params: TeacherParams) -> Completion:
+        try:
+            response = await self._client.chat.completions.create(
+                messages=messages, **request_params(params)
+            )
+        except openai.OpenAIError as exc:
+            raise classify(exc) from None
+        return _completion(response)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def request_params(params: TeacherParams) -> dict[str, object]:
+    """The parameters that go into a chat-completions request."""
+    body: dict[str, object] = {
+        "model": params.model,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+    }
+    if params.seed is not None:
+        body["seed"] = params.seed
+    if params.repeat_penalty is not None:
+        body["extra_body"] = {"repeat_penalty": params.repeat_penalty}
+    return body
+
+
+def _completion(response: object) -> Completion:
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise TeacherCallError("bad_response", "the answer has no choices", retryable=True)
+    choice = choices[0]
+    usage = getattr(response, "usage", None)
+    return Completion(
+        text=(choice.message.content if choice.message else None) or "",
+        finish_reason=choice.finish_reason,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        response_model=getattr(response, "model", None),
+    )
+
+
+def classify(exc: openai.OpenAIError) -> TeacherCallError:
+    """Map an SDK exception to a kind, and whether to retry or stop the run."""
+    if isinstance(exc, openai.APIStatusError):
+        return _classify_status(exc)
+    if isinstance(exc, openai.APITimeoutError):
+        return TeacherCallError("timeout", "the request timed out", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return TeacherCallError("connection", f"connection error: {exc}", retryable=True)
+    return TeacherCallError("bad_response", f"unreadable answer: {exc}", retryable=True)
+
+
+def _classify_status(exc: openai.APIStatusError) -> TeacherCallError:
+    status = exc.status_code
+    message = _error_message(exc)
+    if status in FATAL_STATUS:
+        return TeacherCallError(
+            "auth" if status in (401, 403) else "not_found",
+            f"{FATAL_STATUS[status]}: {message}",
+            retryable=False,
+            fatal=True,
+            status=status,
+        )
+    retry_after = retry_after_seconds(exc.response.headers)
+    if status in RETRYABLE_STATUS or status >= 500:
+        kind = "rate_limit" if status == 429 else "server_error" if status >= 500 else "conflict"
+        return TeacherCallError(
+            kind,
+            f"HTTP {status}: {message}",
+            retryable=True,
+            status=status,
+            retry_after=retry_after,
+        )
+    return TeacherCallError(
+        "client_error", f"HTTP {status}: {message}", retryable=False, status=status
+    )
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        return str(body.get("message") or body)[:300]
+    return str(exc.message)[:300]
+
+
+def retry_after_seconds(headers: httpx2.Headers | dict[str, str]) -> float | None:
+    """Seconds the server asks us to wait: `retry-after-ms` first, then `retry-after`."""
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if seconds >= 0:
+            return seconds
+    return None
