@@ -166,3 +166,14 @@ def test_sigkill_then_rerun_gives_exact_count(server, tmp_path):
     assert len(records) == 300
     assert len({r["id"] for r in records}) == 300
     assert len({r["index"] for r in records}) == 300
+
+
+def test_malformed_dropped_and_slow_answers_are_retried(server, tmp_path):
+    srv = server("--schedule", "malformed,drop,slow", "--slow-seconds", "3")
+    args = gen_args(srv.base_url, tmp_path, 1, "--concurrency", "1", "--timeout", "0.5")
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert shard_records(tmp_path)[0]["attempts"] == 4
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    retries = manifest["counts"]["retries_by_kind"]
+    assert retries == {"bad_response": 1, "connection": 1, "timeout": 1}

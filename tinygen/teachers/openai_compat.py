@@ -45,6 +45,9 @@ class OpenAITeacher:
             )
         except openai.OpenAIError as exc:
             raise classify(exc) from None
+        except ValueError as exc:  # the SDK lets JSON and validation errors through
+            raise TeacherCallError("bad_response", f"unreadable answer: {exc}",
+                                   retryable=True) from None
         return _completion(response)
 
     async def aclose(self) -> None:
@@ -85,11 +88,19 @@ def classify(exc: openai.OpenAIError) -> TeacherCallError:
     """Map an SDK exception to a kind, and whether to retry or stop the run."""
     if isinstance(exc, openai.APIStatusError):
         return _classify_status(exc)
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError) and isinstance(_root_cause(exc), TimeoutError):
         return TeacherCallError("timeout", "the request timed out", retryable=True)
     if isinstance(exc, openai.APIConnectionError):
         return TeacherCallError("connection", f"connection error: {exc}", retryable=True)
     return TeacherCallError("bad_response", f"unreadable answer: {exc}", retryable=True)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception (the aiohttp transport reports a dropped connection as a
+    timeout: only a TimeoutError at the root is one)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc
 
 
 def _classify_status(exc: openai.APIStatusError) -> TeacherCallError:

@@ -1,0 +1,439 @@
+"""Fake OpenAI chat-completions server with scriptable faults, for tests and benches.
+
+Run as a script: ``python tests/openai_server.py --port 0 --p429 0.1 --seed 1``.
+It prints ``READY http://127.0.0.1:PORT/v1`` once listening, serves until
+SIGTERM/SIGINT, then prints ``SUMMARY {...}`` (request counts per outcome).
+From tests use ``with run_server("--pdrop", "1") as srv: ...``.
+
+Fault precedence per request: bad ``--require-key`` (401) > ``--status-always`` >
+``--fail-first`` > ``--schedule`` > one seeded random draw over the ``--p*`` flags.
+Logged fault names: null (ok), 429/500/503/drop/slow/malformed/length/empty/filter,
+auth, status_CODE, fail_CODE, bad_request; ``status`` is 0 for drop.
+``POST /_flush`` flushes the request log (used by ``ServerHandle.requests``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from aiohttp import web
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_canon = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+_json_loads = json.JSONDecoder().decode
+FAULTS = ("429", "500", "503", "drop", "slow", "malformed", "length", "empty", "filter")
+_INVALID = "invalid_request_error"
+ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: ("Invalid request.", _INVALID, None),
+    401: ("Incorrect API key provided", _INVALID, "invalid_api_key"),
+    403: ("You are not allowed to access this resource.", _INVALID, "permission_denied"),
+    404: ("The model does not exist or you do not have access to it.", _INVALID, "model_not_found"),
+    422: ("Unprocessable request.", _INVALID, None),
+    429: ("Rate limit reached. Please try again later.", "rate_limit_error", "rate_limit_exceeded"),
+    500: ("The server had an error while processing your request.", "server_error", None),
+    503: ("The engine is currently overloaded, please try again later.", "server_error", None),
+}
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+_QUOTED = re.compile(r'(?:\b(verb|noun|adjective)\s+)?"([^"\n]{1,40})"')
+NAMES = _words("Lily Tom Mia Ben Sam Zoe Max Anna Leo Ruby Finn Ella Jack Rosa Noah Ivy")
+PLACES = _words("park garden forest beach farm hill pond meadow village river")
+THINGS = _words("kite ball box hat drum cake boat shell book lamp")
+ANIMALS = _words("puppy kitten bunny duck bird frog lamb fox")
+ROLE_LINES = {
+    "verb": (
+        "{name} wanted to {w} something special before the day was over.",
+        "{friend} showed {name} how to {w} with great care.",
+    ),
+    "noun": (
+        "Then {name} saw the {w} and pointed at it with a big grin.",
+        "{friend} told a little tale about the {w}.",
+    ),
+    "adjective": (
+        "Near the {place}, they found a {thing} that looked very {w}.",
+        "The {animal} seemed {w} to them, and they did not know why.",
+    ),
+    None: (
+        "{name} kept thinking about {w} and smiled a little.",
+        "{friend} whispered the word {w} and laughed.",
+        "They talked about {w} for a long time.",
+    ),
+}
+OPENINGS = (
+    "{name} was a little child who lived near a quiet {place}.",
+    "One sunny morning, {name} ran outside to play by the {place}.",
+    "There was a small {animal} who liked to follow {name} everywhere.",
+    "{name} and {friend} loved to explore the big {place} together.",
+)
+MIDDLES = (
+    "The sky was blue and the wind was soft and warm.",
+    "{friend} came along with a red {thing} in one hand.",
+    "They laughed and jumped over a tiny stream of water.",
+    "A friendly {animal} watched them from behind a tree.",
+    '"Look at this!" said {name}, holding up a shiny stone.',
+    '"Can I help you?" asked {friend} with a kind voice.',
+    "They shared some apples and sat down on the soft grass.",
+    "The {animal} made a funny sound, and everyone giggled.",
+    "{name} felt a little scared, but {friend} stayed close.",
+    "They tried again and again until it worked at last.",
+    "Mom called from the house, but they wanted to stay a bit longer.",
+    "The clouds looked like animals, and they named every one.",
+    "{friend} said it was the best day they ever had.",
+    "They put the {thing} on a rock so it would not get lost.",
+    "Birds sang in the trees while the friends walked home.",
+    "{name} learned that sharing makes every game more fun.",
+)
+ENDINGS = (
+    "That night, {name} went to sleep with a happy heart.",
+    "From that day on, {name} and {friend} were the best of friends.",
+    "{name} knew that being kind is the best thing of all.",
+    "When the sun went down, they walked home hand in hand.",
+)
+
+
+def story(prompt: str, seed_hex: str, n: int) -> str:
+    """Deterministic story (given seed and ``n``) using every quoted word in ``prompt``.
+
+    ``n`` (the request counter) appears in the text, so answers never repeat.
+    """
+    rng = random.Random(int(seed_hex[:16], 16) * 1_000_003 + n)
+    name, friend = rng.sample(NAMES, 2)
+    slots = {"name": name, "friend": friend, "place": rng.choice(PLACES)}
+    slots |= {"thing": rng.choice(THINGS), "animal": rng.choice(ANIMALS)}
+    words = dict.fromkeys((m[2], m[1]) for m in _QUOTED.finditer(prompt))
+    used: Counter[str | None] = Counter()
+    core = []
+    for w, role in list(words)[:12]:
+        lines = ROLE_LINES[role] if used[role] < len(ROLE_LINES[role]) else ROLE_LINES[None]
+        core.append(lines[used[role] % len(lines)].format(w=w, **slots))
+        used[role] += 1
+    core.append("On the way, {name} counted {k} little pebbles.".format(k=n + 3, **slots))
+    head = [rng.choice(OPENINGS).format(**slots)]
+    tail = [rng.choice(ENDINGS).format(**slots)]
+    target, count = rng.randint(110, 165), sum(len(s.split()) for s in head + core + tail)
+    middle = []
+    for tmpl in rng.sample(MIDDLES, len(MIDDLES)):
+        if count >= target:
+            break
+        middle.append(tmpl.format(**slots))
+        count += len(middle[-1].split())
+    body = middle + core
+    rng.shuffle(body)
+    return " ".join(head + body + tail)
+
+
+def _content_text(content: Any) -> str:
+    return content if isinstance(content, str) else _dumps(content)
+
+
+def error_body(status: int) -> bytes:
+    default = ("Error.", "server_error" if status >= 500 else "invalid_request_error", None)
+    msg, kind, code = ERRORS.get(status, default)
+    return _dumps({"error": {"message": msg, "type": kind, "param": None, "code": code}}).encode()
+
+
+@dataclass
+class State:
+    """Per-process server state: options, counters, buffered log."""
+
+    opts: argparse.Namespace
+    rng: random.Random
+    n: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    buf: list[str] = field(default_factory=list)
+    log: TextIO | None = None
+    errors: dict[int, bytes] = field(default_factory=dict)
+    schedule: list[str] = field(default_factory=list)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def flush(self) -> None:
+        if self.log is not None and self.buf:
+            self.log.write("".join(self.buf))
+            self.buf.clear()
+        if self.log is not None:
+            self.log.flush()
+
+
+STATE = web.AppKey("state", State)
+
+
+def choose_fault(st: State, n: int) -> tuple[str | None, int]:
+    """Return (fault name, forced HTTP status or 0) for request number ``n``."""
+    o, u = st.opts, st.rng.random()
+    if o.status_always:
+        return f"status_{o.status_always}", o.status_always
+    if n <= o.fail_first:
+        return f"fail_{o.fail_status}", o.fail_status
+    if n <= len(st.schedule):
+        name = st.schedule[n - 1]
+        return (None, 0) if name in ("ok", "none", "") else (name, 0)
+    for name in FAULTS:
+        u -= getattr(o, "p" + name)
+        if u < 0:
+            return name, 0
+    return None, 0
+
+
+def error_response(st: State, status: int) -> web.Response:
+    headers = {}
+    if status == 429:
+        ra = st.opts.retry_after
+        headers["Retry-After"] = str(int(ra)) if ra == int(ra) else str(ra)
+        headers["retry-after-ms"] = str(round(ra * 1000))
+    body = st.errors.get(status) or error_body(status)
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def completion(st: State, req: dict[str, Any], sha: str, fault: str | None, n: int) -> bytes:
+    msgs = req["messages"]
+    users = [m for m in msgs if m.get("role") == "user"]
+    last = _content_text(users[-1].get("content", "")) if users else ""
+    o, finish = st.opts, "stop"
+    if o.responder == "echo":
+        text: str | None = last
+    elif o.responder == "fixed":
+        text = o.fixed_text
+    else:
+        text = story(last, sha, n)
+    if fault == "length":
+        words = (text or "").split()
+        text, finish = " ".join(words[: max(1, len(words) // 2)]).rstrip(".!?,"), "length"
+    elif fault in ("empty", "filter"):
+        text, finish = ("", "stop") if fault == "empty" else (None, "content_filter")
+    ptok = sum(len(_content_text(m.get("content") or "").split()) for m in msgs)
+    ctok = len(text.split()) if text else 0
+    message = {"role": "assistant", "content": text, "refusal": None}
+    choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+    usage = {"prompt_tokens": ptok, "completion_tokens": ctok, "total_tokens": ptok + ctok}
+    head = {"id": f"chatcmpl-{os.getpid()}-{n}", "object": "chat.completion"}
+    head |= {"created": int(time.time()), "model": req.get("model") or "unknown"}
+    return _dumps(head | {"choices": [choice], "usage": usage}).encode()
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    st: State = request.app[STATE]
+    t, o = time.time(), st.opts
+    st.n += 1
+    n = st.n
+    fault, status = choose_fault(st, n)
+    auth_ok = not o.require_key or request.headers.get("Authorization") == f"Bearer {o.require_key}"
+    if not auth_ok:
+        fault, status = "auth", 401
+    elif fault in ("429", "500", "503"):
+        status = int(fault)
+    try:
+        req = _json_loads((await request.read()).decode())
+        msgs = req["messages"]
+        if not isinstance(msgs, list) or not all(isinstance(m, dict) for m in msgs):
+            raise TypeError("messages must be a list of objects")
+        sha = hashlib.sha256(_canon(msgs).encode()).hexdigest()
+    except (ValueError, KeyError, TypeError):
+        req, sha = {}, None
+        if not status and fault != "drop":
+            fault, status = "bad_request", 400
+    status = status or (0 if fault == "drop" else 200)
+    entry = {"t": t, "n": n, "fault": fault, "status": status, "model": req.get("model")}
+    st.buf.append(_dumps(entry | {"auth_ok": auth_ok, "messages_sha": sha}) + "\n")
+    st.counts[fault or "ok"] += 1
+    if o.delay_ms:
+        await asyncio.sleep(o.delay_ms / 1000)
+    if fault == "slow":  # interruptible, so shutdown does not wait for slow answers
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(st.closing.wait(), o.slow_seconds)
+    if fault == "drop":
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
+    if status != 200:
+        return error_response(st, status)
+    body = completion(st, req, sha or "0", fault, n)
+    if fault == "malformed":
+        body = body[: len(body) // 2]
+    return web.Response(body=body, content_type="application/json")
+
+
+async def models(request: web.Request) -> web.Response:
+    names = request.app[STATE].opts.models.split(",")
+    data = [{"id": m, "object": "model", "created": 0, "owned_by": "tinygen-test"} for m in names]
+    body = _dumps({"object": "list", "data": data})
+    return web.Response(body=body, content_type="application/json")
+
+
+async def flush(request: web.Request) -> web.Response:
+    request.app[STATE].flush()
+    return web.Response(text="ok")
+
+
+async def _flusher(st: State) -> None:
+    while True:
+        await asyncio.sleep(0.2)
+        st.flush()
+
+
+async def serve(opts: argparse.Namespace) -> None:
+    st = State(opts, random.Random(opts.seed))
+    st.schedule = opts.schedule.split(",") if opts.schedule else []
+    st.errors = {code: error_body(code) for code in ERRORS}
+    st.log = open(opts.log, "a", buffering=1 << 16, encoding="utf-8") if opts.log else None  # noqa: SIM115
+    app = web.Application()
+    app[STATE] = st
+    app.add_routes([web.post("/v1/chat/completions", chat), web.get("/v1/models", models)])
+    app.add_routes([web.post("/_flush", flush)])
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", opts.port))
+    await web.SockSite(runner, sock, backlog=2048).start()
+    stop, loop = asyncio.Event(), asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    flusher = asyncio.create_task(_flusher(st))
+    print(f"READY http://127.0.0.1:{sock.getsockname()[1]}/v1", flush=True)
+    await stop.wait()
+    st.closing.set()
+    flusher.cancel()
+    await runner.cleanup()
+    st.flush()
+    if st.log is not None:
+        st.log.close()
+    print("SUMMARY " + _dumps({"total": st.n, **st.counts}), flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = p.add_argument
+    add("--port", type=int, default=0)
+    add("--seed", type=int, default=0)
+    add("--responder", choices=("story", "echo", "fixed"), default="story")
+    add("--fixed-text", default="The cat sat on the mat.")
+    add("--models", default="test-model", help="comma list for GET /v1/models")
+    for name in FAULTS:
+        add(f"--p{name}", type=float, default=0.0, help=f"probability of fault {name}")
+    add("--retry-after", type=float, default=1.0, help="seconds, for 429 answers")
+    add("--slow-seconds", type=float, default=5.0)
+    add("--status-always", type=int, default=0)
+    add("--fail-first", type=int, default=0)
+    add("--fail-status", type=int, default=503)
+    add("--schedule", default="", help="comma list of faults for requests 1..k ('ok' = none)")
+    add("--delay-ms", type=float, default=0.0)
+    add("--require-key", default="")
+    add("--log", default="")
+    opts = p.parse_args(argv)
+    if sum(getattr(opts, "p" + f) for f in FAULTS) > 1.0:
+        p.error("fault probabilities sum to more than 1")
+    if bad := set(opts.schedule.split(",")) - set(FAULTS) - {"ok", "none", ""}:
+        p.error(f"unknown fault(s) in --schedule: {sorted(bad)}")
+    return opts
+
+
+@dataclass
+class ServerHandle:
+    """A running server subprocess (see ``run_server``)."""
+
+    proc: subprocess.Popen[str]
+    base_url: str
+    port: int
+    log_path: Path
+    summary: dict[str, int] | None = None
+
+    def stop(self, timeout: float = 10.0) -> dict[str, int] | None:
+        """SIGTERM the server, wait for it, and parse its SUMMARY line."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.summary is None and self.proc.stdout is not None:
+            for line in self.proc.stdout.read().splitlines():
+                if line.startswith("SUMMARY "):
+                    self.summary = json.loads(line[8:])
+            self.proc.stdout.close()
+        return self.summary
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Parsed request-log lines sorted by ``n`` (forces a flush if running)."""
+        if self.proc.poll() is None:
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            req = urllib.request.Request(self.base_url.removesuffix("/v1") + "/_flush", b"")
+            with opener.open(req, timeout=10) as resp:
+                resp.read()
+        lines = self.log_path.read_text(encoding="utf-8").splitlines()
+        return sorted((json.loads(x) for x in lines if x.strip()), key=lambda r: r["n"])
+
+
+def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+        if ready:
+            line = proc.stdout.readline()
+            if line.startswith("READY "):
+                return line.split()[1]
+            if not line and proc.poll() is not None:
+                break
+    raise RuntimeError(f"fake OpenAI server not ready (exit code {proc.poll()})")
+
+
+@contextlib.contextmanager
+def run_server(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 20.0
+) -> Iterator[ServerHandle]:
+    """Start the server script in a subprocess (``env`` is merged into os.environ).
+
+    Yields a ``ServerHandle``; the process is always terminated on exit.
+    """
+    argv, tmp = list(args), None
+    if "--log" not in argv:
+        fd, tmp = tempfile.mkstemp(prefix="openai_server_", suffix=".jsonl")
+        os.close(fd)
+        argv += ["--log", tmp]
+    log_path = Path(argv[argv.index("--log") + 1])
+    with tempfile.TemporaryFile("w+") as err:
+        cmd = [sys.executable, "-u", str(Path(__file__).resolve()), *argv]
+        full_env = {**os.environ, **env} if env is not None else None
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=full_env)
+        handle = ServerHandle(proc, "", 0, log_path)
+        try:
+            try:
+                handle.base_url = _wait_ready(proc, timeout)
+            except RuntimeError as exc:
+                err.seek(0)
+                raise RuntimeError(f"{exc}: {cmd}\n{err.read()[-2000:]}") from None
+            handle.port = int(handle.base_url.rsplit(":", 1)[1].split("/")[0])
+            yield handle
+        finally:
+            handle.stop()
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(parse_args()))
