@@ -15,7 +15,7 @@ from rich.console import Console
 
 from tinygen import __version__
 from tinygen.errors import ExitCode, TinygenError
-from tinygen.preview import preset_table, preview_items
+from tinygen.preview import coverage_table, preset_table, preview_items
 from tinygen.recipe import load_recipe
 from tinygen.retry import RetryPolicy
 from tinygen.run import RunConfig, generate
@@ -152,6 +152,8 @@ def preview_command(
     seed: SeedOpt = None,
     sampling: SamplingOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print items as JSON lines.")] = False,
+    run_size: Annotated[int, typer.Option(min=0, help="Also show how much of each list a "
+                                          "run of this many items covers (0: skip).")] = 1000,
 ) -> None:
     """Show the prompts a run would send, without calling any teacher.
 
@@ -160,6 +162,8 @@ def preview_command(
     with user_errors():
         resolved = load_recipe(recipe, {"seed": seed, "sampling": sampling})
         preview_items(resolved, range(start, start + n), as_json=json_out)
+        if run_size and resolved.recipe.lists:
+            Console(stderr=json_out).print(coverage_table(resolved, run_size))
 
 
 @app.command("presets")

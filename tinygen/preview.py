@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tinygen.items import build_item
 from tinygen.recipe import ResolvedRecipe, load_recipe, preset_names
+from tinygen.sampling import draw_words
 
 
 def preview_items(resolved: ResolvedRecipe, indices: Iterable[int], *, as_json: bool) -> None:
@@ -38,4 +39,28 @@ def preset_table() -> Table:
         resolved = load_recipe(name)
         variables = ", ".join(sorted(resolved.recipe.declared_variables()))
         table.add_row(name, resolved.recipe.description, variables)
+    return table
+
+
+def list_coverage(resolved: ResolvedRecipe, run_size: int) -> dict[str, float]:
+    """Share of each list's entries that items 0..run_size-1 draw at least once."""
+    recipe = resolved.recipe
+    coverage = {}
+    for name, spec in recipe.lists.items():
+        entries = resolved.lists[name]
+        seen: set[str] = set()
+        for index in range(run_size):
+            seen.update(draw_words(entries, spec.draw, seed=recipe.seed, list_name=name,
+                                   index=index, mode=recipe.sampling))
+        coverage[name] = len(seen) / len(entries)
+    return coverage
+
+
+def coverage_table(resolved: ResolvedRecipe, run_size: int) -> Table:
+    """A table of list sizes and the share a run of `run_size` items covers."""
+    table = Table("list", "entries", "per item", "covered",
+                  title=f"coverage by a run of {run_size} items ({resolved.recipe.sampling})")
+    for name, share in list_coverage(resolved, run_size).items():
+        spec = resolved.recipe.lists[name]
+        table.add_row(name, str(len(resolved.lists[name])), str(spec.draw), f"{share:.1%}")
     return table

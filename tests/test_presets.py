@@ -1,0 +1,48 @@
+"""The shipped presets: listed, rendered offline, and sampling coverage on real lists."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.conftest import cli
+from tinygen.items import build_item
+from tinygen.preview import list_coverage
+from tinygen.recipe import load_recipe, preset_names
+
+PRESETS = ["codeexercises", "codetextbook", "stories", "tinystories"]
+
+
+def test_presets_are_listed():
+    assert preset_names() == PRESETS
+    code, out, _ = cli("presets")
+    assert code == 0
+    assert all(name in out for name in PRESETS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preview_renders_three_prompts(preset):
+    code, out, _ = cli("preview", preset, "-n", "3", "--json", "--run-size", "0")
+    assert code == 0
+    assert len(out.strip().splitlines()) == 3
+
+
+def test_stories_prompts_never_open_with_once_upon_a_time():
+    resolved = load_recipe("stories")
+    for index in range(50):
+        prompt = build_item(resolved, index).messages[-1]["content"]
+        assert 'do not begin with "Once upon a time"' in prompt
+
+
+def test_balanced_uses_every_noun_exactly_once():
+    resolved = load_recipe("tinystories", {"sampling": "balanced"})
+    nouns = resolved.lists["noun"]
+    used = Counter(build_item(resolved, i).variables["noun"] for i in range(len(nouns)))
+    assert set(used) == set(nouns) and set(used.values()) == {1}
+
+
+def test_uniform_covers_about_63_percent():
+    resolved = load_recipe("tinystories", {"sampling": "uniform"})
+    share = list_coverage(resolved, len(resolved.lists["noun"]))["noun"]
+    assert abs(share - 0.632) < 0.03
