@@ -1,11 +1,19 @@
-"""Answer checks: each looks at one answer and returns None (pass) or a rejection."""
+"""Answer checks: each looks at one answer and returns None (pass) or a Rejection.
+
+A check may also write what it measured into `answer.figures`; those figures go into
+the record's `checks` field, accepted or not, so thresholds can be tuned afterwards.
+"""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from tinygen.teachers.base import Completion
+from ftfy.badness import is_bad
+
+from tinygen.words import missing_words, word_tokens
 
 
 @dataclass(frozen=True)
@@ -17,37 +25,138 @@ class Rejection:
     value: float | None = None
 
 
-Check = Callable[[Completion], Rejection | None]
+@dataclass
+class Answer:
+    """What the checks look at: the text, how it ended, and what the item asked for."""
+
+    text: str
+    finish_reason: str | None
+    variables: dict[str, object] = field(default_factory=dict)
+    figures: dict[str, object] = field(default_factory=dict)
 
 
-def cut_off(completion: Completion) -> Rejection | None:
-    """The teacher stopped at max_tokens: the answer is cut mid-way."""
-    if completion.finish_reason == "length":
-        return Rejection("length", "finish_reason is 'length' (raise max_tokens?)")
-    return None
+Check = Callable[[Answer], Rejection | None]
+
+_CLOSED_ENDING = re.compile(r"""([.!?…]|```)["'”’)\]*_]*\s*$""")
+_META = re.compile(
+    "|".join(
+        [
+            r"\bas an ai\b",
+            r"\bas a language model\b",
+            r"\bI(?: a|')m (?:sorry|unable)\b",
+            r"\bI (?:cannot|can't|can not) (?:help|write|create|provide|assist)\b",
+            r"^\W*(?:sure|certainly|of course|absolutely|okay)\b[!,.:]",
+            r"^\W*here(?:'s| is) (?:a|an|the|your|my)\b",
+            r"^\W*(?:\*\*|#+\s*)?title\s*:",
+        ]
+    ),
+    re.IGNORECASE,
+)
 
 
-def content_filter(completion: Completion) -> Rejection | None:
-    """The provider's content filter stopped the answer."""
-    if completion.finish_reason == "content_filter":
-        return Rejection("content_filter", "finish_reason is 'content_filter'")
-    return None
-
-
-def empty(completion: Completion) -> Rejection | None:
+def empty(answer: Answer) -> Rejection | None:
     """Nothing but whitespace came back."""
-    if not completion.text.strip():
+    if not answer.text.strip():
         return Rejection("empty", "the answer is empty")
     return None
 
 
-DEFAULT_CHECKS: tuple[Check, ...] = (content_filter, empty, cut_off)
+def content_filter(answer: Answer) -> Rejection | None:
+    """The provider's content filter stopped the answer."""
+    if answer.finish_reason == "content_filter":
+        return Rejection("content_filter", "finish_reason is 'content_filter'")
+    return None
 
 
-def first_rejection(completion: Completion, checks: tuple[Check, ...]) -> Rejection | None:
-    """Run the checks in order; the first refusal wins."""
+def cut_off(answer: Answer) -> Rejection | None:
+    """Stopped at max_tokens, or the last sentence is left open."""
+    if answer.finish_reason == "length":
+        return Rejection("length", "finish_reason is 'length' (raise max_tokens?)")
+    if not _CLOSED_ENDING.search(answer.text):
+        tail = answer.text.rstrip()[-40:]
+        return Rejection("cut_off", f"the last sentence is left open: ...{tail!r}")
+    return None
+
+
+def meta_talk(answer: Answer) -> Rejection | None:
+    """Refusals and talk about the task ("As an AI", "Sure! Here is", "Title:")."""
+    head = answer.text.strip()[:400]
+    match = _META.search(head)
+    if match:
+        return Rejection("meta_talk", f"the answer says {match.group(0).strip()!r}")
+    return None
+
+
+def broken_encoding(answer: Answer) -> Rejection | None:
+    """Mojibake (text decoded with the wrong codec) or control characters."""
+    controls = [c for c in answer.text if unicodedata.category(c) == "Cc" and c not in "\n\t\r"]
+    if controls:
+        return Rejection("encoding", f"control character {controls[0]!r} in the text")
+    if "\ufffd" in answer.text or is_bad(answer.text):
+        return Rejection("encoding", "mojibake or replacement characters in the text")
+    return None
+
+
+def repetition_share(text: str, n: int = 4) -> float:
+    """Share of the word n-grams of `text` that repeat an earlier one (0 = none)."""
+    tokens = word_tokens(text)
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    if not grams:
+        return 0.0
+    return 1 - len(set(grams)) / len(grams)
+
+
+def repetition(limit: float) -> Check:
+    """Reject degenerate repetition: too many repeated word 4-grams."""
+
+    def check(answer: Answer) -> Rejection | None:
+        share = round(repetition_share(answer.text), 4)
+        answer.figures["repetition"] = share
+        if share > limit:
+            return Rejection(
+                "repetition", f"{share:.0%} of word 4-grams repeat (limit {limit:.0%})", share
+            )
+        return None
+
+    return check
+
+
+def length_bounds(min_words: int | None, max_words: int | None) -> Check:
+    """Reject answers shorter or longer than the bounds, in words."""
+
+    def check(answer: Answer) -> Rejection | None:
+        words = len(answer.text.split())
+        answer.figures["words"] = words
+        if min_words is not None and words < min_words:
+            return Rejection("too_short", f"{words} words (minimum {min_words})", words)
+        if max_words is not None and words > max_words:
+            return Rejection("too_long", f"{words} words (maximum {max_words})", words)
+        return None
+
+    return check
+
+
+def required_words(list_names: list[str]) -> Check:
+    """Reject answers that leave out a word the prompt required (any inflected form)."""
+
+    def check(answer: Answer) -> Rejection | None:
+        wanted: list[str] = []
+        for name in list_names:
+            value = answer.variables.get(name)
+            wanted += value if isinstance(value, list) else [str(value)]
+        missing = missing_words(answer.text, wanted)
+        answer.figures["missing_words"] = missing
+        if missing:
+            return Rejection("missing_word", f"does not use: {', '.join(missing)}", len(missing))
+        return None
+
+    return check
+
+
+def first_rejection(answer: Answer, checks: list[Check]) -> Rejection | None:
+    """Run the checks in order; the first refusal wins (later checks do not run)."""
     for check in checks:
-        rejection = check(completion)
+        rejection = check(answer)
         if rejection is not None:
             return rejection
     return None

