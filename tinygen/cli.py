@@ -15,7 +15,9 @@ from rich.console import Console
 
 from tinygen import __version__
 from tinygen.errors import ExitCode, TinygenError
+from tinygen.limits import Budget, make_gate
 from tinygen.preview import coverage_table, preset_table, preview_items
+from tinygen.prices import prices_for
 from tinygen.recipe import load_recipe
 from tinygen.retry import RetryPolicy
 from tinygen.run import RunConfig, generate
@@ -85,6 +87,26 @@ def generate_command(
     max_items: Annotated[
         int | None, typer.Option(min=1, help="Items to draw at most (default 3 x -n).")
     ] = None,
+    rpm: Annotated[float | None, typer.Option(min=0.01, help="Requests a minute at most.")] = None,
+    tpm: Annotated[float | None, typer.Option(min=1, help="Tokens a minute at most.")] = None,
+    max_requests: Annotated[
+        int | None, typer.Option(min=1, help="Budget: requests in this invocation.")
+    ] = None,
+    max_tokens_total: Annotated[
+        int | None, typer.Option(min=1, help="Budget: tokens in this invocation.")
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(min=0, help="Budget: USD in this invocation.")
+    ] = None,
+    price_in: Annotated[
+        float | None, typer.Option(min=0, help="USD per million prompt tokens.")
+    ] = None,
+    price_out: Annotated[
+        float | None, typer.Option(min=0, help="USD per million completion tokens.")
+    ] = None,
+    grace: Annotated[
+        float, typer.Option(min=0, help="Seconds in-flight requests get after Ctrl-C.")
+    ] = 30.0,
     overwrite: Annotated[bool, typer.Option(help="Replace another run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     json_out: Annotated[
@@ -104,6 +126,7 @@ def generate_command(
             concurrency=concurrency,
             timeout=timeout,
             model_path=model_path,
+            rpm=rpm,
         )
         flags = {
             "seed": seed,
@@ -123,6 +146,13 @@ def generate_command(
             concurrency=concurrency,
             overwrite=overwrite,
             retry=RetryPolicy(max_attempts=max_attempts),
+            gate=make_gate(
+                resolved.recipe.teacher.model,
+                Budget(max_requests, max_tokens_total, max_cost),
+                prices_for(resolved.recipe.teacher.model, price_in, price_out),
+                tpm,
+            ),
+            grace_s=grace,
             progress=not quiet and sys.stderr.isatty(),
         )
         result = generate(resolved, make_teacher(options), config)
@@ -130,6 +160,8 @@ def generate_command(
         typer.echo(json.dumps(result.summary()))
     if not quiet:
         _print_summary(result.summary())
+    elif result.exit_code != 0:
+        stderr.print(result.message, soft_wrap=True)
     raise typer.Exit(int(result.exit_code))
 
 

@@ -12,6 +12,14 @@ class ExitCode(IntEnum):
     ERROR = 1
     USAGE = 2
     TARGET_NOT_REACHED = 3
+    BUDGET_REACHED = 4
+    INTERRUPTED = 130
+    TERMINATED = 143
+
+    @property
+    def status(self) -> str:
+        """The run status this exit code stands for (manifest and --json)."""
+        return "done" if self is ExitCode.OK else self.name.lower()
 
 
 class TinygenError(Exception):

@@ -46,16 +46,24 @@ class ProgressDisplay:
 
 def status_line(stats: RunStats) -> str:
     """One line of rates and counts, e.g. for the live display."""
-    eta = stats.eta_seconds()
+    sent = stats.gate.requests if stats.gate else stats.requests
     parts = [
-        f"{stats.requests_per_second():.1f} req/s",
-        f"{stats.tokens_per_second():.0f} tok/s",
+        f"{sent / stats.elapsed:.1f} req/s",
+        f"{stats.completion_tokens / stats.elapsed:.0f} tok/s",
         f"in flight {stats.in_flight}",
-        f"retries {sum(stats.retries.values())}",
-        f"rejected {sum(stats.rejected.values()) - stats.duplicates}",
-        f"dups {stats.duplicates}",
-        f"failed {sum(stats.failed.values())}",
     ]
+    if stats.concurrency and stats.concurrency.current < stats.concurrency.maximum:
+        parts.append(f"limit {stats.concurrency.current}")
+    parts.append(f"retries {sum(stats.retries.values())}")
+    rejected = stats.rejected.copy()
+    for reason in ("duplicate", "near_duplicate"):
+        rejected.pop(reason, None)
+    top = ", ".join(f"{reason} {n}" for reason, n in rejected.most_common(3))
+    parts.append(f"rejected {sum(rejected.values())}" + (f" ({top})" if top else ""))
+    parts += [f"dups {stats.duplicates}", f"failed {sum(stats.failed.values())}"]
+    if stats.cost is not None:
+        parts.append(f"${stats.cost:.4f}")
+    eta = stats.eta_seconds()
     if eta is not None:
         parts.append(f"ETA {eta:.0f}s")
     return " · ".join(parts)

@@ -3,37 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinygen import SCHEMA_VERSION, __version__
-from tinygen.canonical import text_key
 from tinygen.checks import Answer, Rejection, first_rejection
 from tinygen.errors import ExitCode, TinygenError
 from tinygen.items import Item, build_item
+from tinygen.limits import AdaptiveConcurrency, BudgetReached, Gate
+from tinygen.manifest import ManifestWriter
 from tinygen.outdir import prepare_out_dir
 from tinygen.progress import ProgressDisplay
 from tinygen.quality import build_checks
 from tinygen.recipe import ResolvedRecipe
-from tinygen.records import Provenance, accepted_record, failed_record, rejected_record, utc_now
+from tinygen.records import Provenance, accepted_record, failed_record, rejected_record
 from tinygen.retry import CallOutcome, RetryPolicy, call_with_retries
+from tinygen.seen import SeenTexts
 from tinygen.stats import RunStats
-from tinygen.store import (
-    FAILED,
-    REJECTED,
-    JsonlAppender,
-    ScanResult,
-    ShardWriter,
-    shard_summaries,
-    write_manifest,
-)
-from tinygen.teachers.base import Teacher, TeacherCallError
+from tinygen.store import FAILED, REJECTED, JsonlAppender, ScanResult, ShardWriter
+from tinygen.teachers.base import Completion, Teacher, TeacherCallError
 
-log = logging.getLogger("tinygen.run")
-MANIFEST_EVERY_S = 5.0
+SIGNAL_EXIT = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
 
 
 @dataclass(frozen=True)
@@ -46,7 +38,9 @@ class RunConfig:
     concurrency: int = 64
     overwrite: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    gate: Gate | None = None
     progress: bool = True
+    grace_s: float = 30.0
 
     @property
     def item_cap(self) -> int:
@@ -59,8 +53,8 @@ class Outcome:
     """One finished item: the call, and for an answer, the checks' verdict."""
 
     item: Item
-    call: CallOutcome
-    latency: float
+    call: CallOutcome | None
+    latency: float = 0.0
     answer: Answer | None = None
     rejection: Rejection | None = None
 
@@ -76,7 +70,7 @@ class RunResult:
 
     def summary(self) -> dict[str, object]:
         return {
-            "status": self.exit_code.name.lower(),
+            "status": self.exit_code.status,
             "exit_code": int(self.exit_code),
             "message": self.message,
             "out_dir": str(self.out_dir),
@@ -85,7 +79,7 @@ class RunResult:
 
 
 def generate(resolved: ResolvedRecipe, teacher: Teacher, config: RunConfig) -> RunResult:
-    """Run a generation to its end (or to the item cap) and return how it ended."""
+    """Run a generation to its end (or to a cap, budget or signal) and say how it ended."""
     return asyncio.run(Generation(resolved, teacher, config).run())
 
 
@@ -96,184 +90,225 @@ class Generation:
         self.resolved = resolved
         self.teacher = teacher
         self.config = config
-        self.stats = RunStats(target=config.target)
-        self.provenance = Provenance(
-            resolved, {**teacher.describe(), "model": resolved.recipe.teacher.model}
-        )
-        self.started_at = utc_now()
+        self.gate = config.gate or Gate.unlimited()
+        self.stats = RunStats(target=config.target, gate=self.gate)
+        self.concurrency = AdaptiveConcurrency(config.concurrency)
+        self.stats.concurrency = self.concurrency
+        model = resolved.recipe.teacher.model
+        self.provenance = Provenance(resolved, {**teacher.describe(), "model": model})
         self.checks = build_checks(resolved)
-        self._scan = ScanResult()
-        self._last_manifest = 0.0
+        self.manifest = ManifestWriter(config.out_dir, resolved, self.provenance, self.stats)
+        self.stop_code: ExitCode | None = None
+        self._in_flight: set[asyncio.Task] = set()
 
     async def run(self) -> RunResult:
-        self._scan = prepare_out_dir(self.config.out_dir, self.resolved, self.config.overwrite)
-        self._count_resumed()
-        out = self.config.out_dir
-        shards = ShardWriter(
-            out,
-            self.resolved.recipe.shard_size,
-            self._scan.last_shard,
-            self._scan.last_shard_records,
-        )
-        rejected, failed = JsonlAppender(out / REJECTED), JsonlAppender(out / FAILED)
-        self._writers = (shards, rejected, failed)
-        self._write_manifest("running")
+        scan = prepare_out_dir(self.config.out_dir, self.resolved, self.config.overwrite)
+        self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
+        self._count_resumed(scan)
+        self._open_writers(scan)
+        self.manifest.start(self.config.item_cap)
         try:
-            with ProgressDisplay(
-                self.stats, enabled=self.config.progress, title=self.resolved.name
-            ) as display:
-                await self._loop(display)
+            with (
+                self._signals(),
+                ProgressDisplay(
+                    self.stats, enabled=self.config.progress, title=self.resolved.name
+                ) as display,
+            ):
+                await self._loop(display, self._pending(scan))
         except TeacherCallError as fatal:
             self._close_writers()
-            self._write_manifest("error")
+            self.manifest.write("error")
             raise TinygenError(fatal.message, _fatal_hint(fatal)) from None
+        except OSError as exc:
+            raise TinygenError(
+                f"cannot write to {self.config.out_dir}: {exc.strerror or exc}",
+                "free space or fix permissions, then rerun the same command: it resumes",
+            ) from None
         finally:
             await self.teacher.aclose()
         self._close_writers()
         return self._finish()
 
-    def _count_resumed(self) -> None:
-        scan, stats = self._scan, self.stats
+    def _count_resumed(self, scan: ScanResult) -> None:
+        stats = self.stats
         stats.accepted = stats.resumed_accepted = scan.accepted
         stats.rejected.update(scan.rejected)
         stats.failed.update(scan.failed)
-        for path in scan.repaired:
-            log.warning("repaired a torn last line in %s", path)
 
-    def _pending(self) -> Iterator[int]:
+    def _open_writers(self, scan: ScanResult) -> None:
+        out = self.config.out_dir
+        self.shards = ShardWriter(
+            out, self.resolved.recipe.shard_size, scan.last_shard, scan.last_shard_records
+        )
+        self.rejected = JsonlAppender(out / REJECTED)
+        self.failed = JsonlAppender(out / FAILED)
+
+    def _close_writers(self) -> None:
+        for writer in (self.shards, self.rejected, self.failed):
+            writer.close()
+        self.dedup.close()
+
+    def _pending(self, scan: ScanResult) -> Iterator[int]:
         """Indices still to ask, in order, up to the item cap."""
-        return (i for i in range(self.config.item_cap) if i not in self._scan.done)
+        return (i for i in range(self.config.item_cap) if i not in scan.done)
 
-    async def _loop(self, display: ProgressDisplay) -> None:
-        pending = self._pending()
-        in_flight: set[asyncio.Task] = set()
+    async def _loop(self, display: ProgressDisplay, pending: Iterator[int]) -> None:
         done: set[asyncio.Task] = set()
         try:
             while True:
-                self._launch(pending, in_flight)
-                if not in_flight:
+                self._launch(pending)
+                if not self._in_flight:
                     return
-                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                done, self._in_flight = await asyncio.wait(
+                    self._in_flight, return_when=asyncio.FIRST_COMPLETED
+                )
                 for task in done:
-                    self._handle(task.result())
-                self.stats.in_flight = len(in_flight)
+                    if not task.cancelled():
+                        self._handle(task.result())
+                self.stats.in_flight = len(self._in_flight)
                 display.refresh()
-                self._maybe_write_manifest()
+                self.manifest.maybe_write()
         finally:
-            await _cancel(in_flight | done)
+            await _cancel(self._in_flight | done)
 
-    def _launch(self, pending: Iterator[int], in_flight: set[asyncio.Task]) -> None:
-        """Start items while below the concurrency and the items that could still be needed."""
-        while (
-            len(in_flight) < self.config.concurrency
-            and self.stats.accepted + len(in_flight) < self.config.target
-        ):
+    def _may_launch(self) -> bool:
+        stats = self.stats
+        return (
+            self.stop_code is None
+            and self.gate.reached is None
+            and len(self._in_flight) < self.concurrency.current
+            and stats.accepted + len(self._in_flight) < stats.target
+        )
+
+    def _launch(self, pending: Iterator[int]) -> None:
+        """Start items while the limits allow and more could still be needed."""
+        while self._may_launch():
             index = next(pending, None)
             if index is None:
                 return
-            in_flight.add(asyncio.create_task(self._ask(index)))
+            self._in_flight.add(asyncio.create_task(self._ask(index)))
 
     async def _ask(self, index: int) -> Outcome:
         """Build item `index`, ask the teacher (with retries), and check the answer."""
         item = build_item(self.resolved, index)
-        params = self.resolved.recipe.teacher
-        started = time.monotonic()
-
-        async def one_call():
-            nonlocal started
-            started = time.monotonic()
-            return await self.teacher.complete(item.messages, params)
-
-        call = await call_with_retries(one_call, self.config.retry, self._on_retry)
-        outcome = Outcome(item, call, time.monotonic() - started)
-        if call.completion is not None:
-            outcome.answer = Answer(
-                call.completion.text, call.completion.finish_reason, item.variables
+        outcome = Outcome(item, None)
+        try:
+            outcome.call = await call_with_retries(
+                lambda: self._one_call(item, outcome), self.config.retry, self._on_retry
             )
+        except BudgetReached:
+            return outcome  # not sent: the item stays pending for the next run
+        completion = outcome.call.completion
+        if completion is not None:
+            self.concurrency.on_success()
+            outcome.answer = Answer(completion.text, completion.finish_reason, item.variables)
             outcome.rejection = first_rejection(outcome.answer, self.checks)
         return outcome
 
+    async def _one_call(self, item: Item, outcome: Outcome) -> Completion:
+        params = self.resolved.recipe.teacher
+        book = await self.gate.admit(_prompt_tokens(item), params.max_tokens)
+        started = time.monotonic()
+        try:
+            completion = await self.teacher.complete(item.messages, params)
+        except TeacherCallError:
+            book(0, 0)
+            raise
+        outcome.latency = time.monotonic() - started
+        book(completion.prompt_tokens or 0, completion.completion_tokens or 0)
+        return completion
+
     def _on_retry(self, error: TeacherCallError) -> None:
         self.stats.retries[error.kind] += 1
+        if error.kind == "rate_limit":
+            self.concurrency.on_rate_limited()
 
     def _handle(self, outcome: Outcome) -> None:
         """Write one finished item to exactly one file and count it."""
-        shards, rejected, failed = self._writers
-        stats, call = self.stats, outcome.call
+        call, stats = outcome.call, self.stats
+        if call is None:
+            return
         stats.requests += call.attempts
         if call.completion is None or outcome.answer is None:
-            failed.write(failed_record(self.provenance, outcome.item, call))
+            self.failed.write(failed_record(self.provenance, outcome.item, call))
             stats.failed[call.error.kind if call.error else "unknown"] += 1
             return
         stats.prompt_tokens += call.completion.prompt_tokens or 0
         stats.completion_tokens += call.completion.completion_tokens or 0
         record = accepted_record(self.provenance, outcome.item, call, outcome.latency)
         record["checks"] = outcome.answer.figures
-        rejection = outcome.rejection or self._duplicate(record)
+        rejection = outcome.rejection or self.dedup.check_and_add(record)
         if rejection is not None:
-            rejected.write(rejected_record(record, rejection))
+            self.rejected.write(rejected_record(record, rejection))
             stats.rejected[rejection.reason] += 1
             return
-        shards.write(record)
+        self.shards.write(record)
+        self.dedup.accepted(record)
         stats.accepted += 1
 
-    def _duplicate(self, record: dict) -> Rejection | None:
-        """Exact duplicate of an accepted text? Otherwise remember this one."""
-        key = text_key(record["text"])
-        first = self._scan.text_keys.setdefault(key, record["index"])
-        if first != record["index"]:
-            return Rejection("duplicate", f"same normalized text as item {first}")
-        return None
+    def _signals(self) -> _SignalHandlers:
+        return _SignalHandlers(self)
 
-    def _close_writers(self) -> None:
-        for writer in self._writers:
-            writer.close()
+    def on_signal(self, signum: int) -> None:
+        """First signal: stop sending and let in-flight items finish (up to the grace
+        period); second: cancel them at once. Written lines stay whole either way."""
+        loop = asyncio.get_running_loop()
+        if self.stop_code is None:
+            self.stop_code = SIGNAL_EXIT[signal.Signals(signum)]
+            loop.call_later(self.config.grace_s, self._cancel_in_flight)
+        else:
+            self._cancel_in_flight()
 
-    def _maybe_write_manifest(self) -> None:
-        now = time.monotonic()
-        if now - self._last_manifest >= MANIFEST_EVERY_S:
-            self._write_manifest("running")
-
-    def _write_manifest(self, status: str, shards: bool = False) -> None:
-        self._last_manifest = time.monotonic()
-        recipe = self.resolved.recipe
-        manifest = {
-            "tinygen_version": __version__,
-            "schema_version": SCHEMA_VERSION,
-            "status": status,
-            "recipe": {
-                "name": recipe.name,
-                "source": self.resolved.source,
-                "fingerprint": self.resolved.fingerprint,
-                "template_hash": self.resolved.template_hash,
-                "resolved": recipe.model_dump(mode="json"),
-            },
-            "seed": recipe.seed,
-            "teacher": self.provenance.teacher,
-            "counts": self.stats.summary(),
-            "item_cap": self.config.item_cap,
-            "started_at": self.started_at,
-            "updated_at": utc_now(),
-        }
-        if shards:
-            manifest["shards"] = shard_summaries(self.config.out_dir)
-        write_manifest(self.config.out_dir, manifest)
+    def _cancel_in_flight(self) -> None:
+        for task in self._in_flight:
+            task.cancel()
 
     def _finish(self) -> RunResult:
         stats, out = self.stats, self.config.out_dir
         if stats.accepted >= stats.target:
-            code = ExitCode.OK
-            message = f"{stats.target} records in {out / 'data'}"
+            code, message = ExitCode.OK, f"{stats.target} records in {out / 'data'}"
+        elif self.stop_code is not None:
+            code = self.stop_code
+            message = f"stopped by a signal with {stats.accepted} of {stats.target} records; "
+            message += "rerun the same command to continue"
+        elif self.gate.reached is not None:
+            code = ExitCode.BUDGET_REACHED
+            message = (
+                f"budget {self.gate.reached} reached with {stats.accepted} of {stats.target} "
+                "records; rerun the same command (with a new budget) to continue"
+            )
         else:
             code = ExitCode.TARGET_NOT_REACHED
             message = (
                 f"only {stats.accepted} of {stats.target} records were accepted after "
-                f"drawing the cap of {self.config.item_cap} items; see "
-                f"{out / REJECTED} and {out / FAILED} for why"
+                f"drawing the cap of {self.config.item_cap} items; see {out / REJECTED} "
+                f"and {out / FAILED} for why, or raise --max-items"
             )
-        self._write_manifest("done" if code == ExitCode.OK else "target_not_reached", shards=True)
-        log.info("run ended: %s", message)
+        self.manifest.finish(code.status)
         return RunResult(code, message, stats, out)
+
+
+class _SignalHandlers:
+    """Route SIGINT and SIGTERM to the run while it is inside the event loop."""
+
+    def __init__(self, generation: Generation) -> None:
+        self._generation = generation
+
+    def __enter__(self) -> _SignalHandlers:
+        loop = asyncio.get_running_loop()
+        for signum in SIGNAL_EXIT:
+            loop.add_signal_handler(signum, self._generation.on_signal, signum)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in SIGNAL_EXIT:
+            loop.remove_signal_handler(signum)
+
+
+def _prompt_tokens(item: Item) -> int:
+    """A rough prompt size in tokens (4 characters a token), for the limits."""
+    return sum(len(message["content"]) for message in item.messages) // 4 + 8
 
 
 async def _cancel(tasks: set[asyncio.Task]) -> None:

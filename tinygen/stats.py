@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tinygen.limits import AdaptiveConcurrency, Gate
 
 
 @dataclass
 class RunStats:
-    """What happened in a run so far (this session and, for outcomes, earlier ones)."""
+    """What happened in a run: outcomes over all sessions, traffic in this one."""
 
     target: int
     accepted: int = 0
@@ -21,21 +25,24 @@ class RunStats:
     completion_tokens: int = 0
     in_flight: int = 0
     resumed_accepted: int = 0
+    gate: Gate | None = None
+    concurrency: AdaptiveConcurrency | None = None
     started: float = field(default_factory=time.monotonic)
 
     @property
     def duplicates(self) -> int:
-        return self.rejected["duplicate"]
+        return self.rejected["duplicate"] + self.rejected["near_duplicate"]
 
     @property
     def elapsed(self) -> float:
         return max(time.monotonic() - self.started, 1e-9)
 
-    def requests_per_second(self) -> float:
-        return self.requests / self.elapsed
-
-    def tokens_per_second(self) -> float:
-        return self.completion_tokens / self.elapsed
+    @property
+    def cost(self) -> float | None:
+        """USD spent in this session, if the model's prices are known."""
+        if self.gate is None or self.gate.prices is None:
+            return None
+        return self.gate.cost
 
     def eta_seconds(self) -> float | None:
         """Seconds to the target at this session's acceptance rate, if it can be told."""
@@ -44,8 +51,8 @@ class RunStats:
             return None
         return (self.target - self.accepted) * self.elapsed / new
 
-    def summary(self) -> dict[str, object]:
-        """Counts for the manifest and the --json summary."""
+    def outcomes(self) -> dict[str, object]:
+        """Counts of item outcomes (all sessions) and of retries (this session)."""
         return {
             "target": self.target,
             "accepted": self.accepted,
@@ -55,8 +62,16 @@ class RunStats:
             "rejected_by_reason": dict(sorted(self.rejected.items())),
             "failed_by_kind": dict(sorted(self.failed.items())),
             "retries_by_kind": dict(sorted(self.retries.items())),
+        }
+
+    def summary(self) -> dict[str, object]:
+        """Outcomes plus this session's traffic, for the manifest and --json."""
+        cost = self.cost
+        return {
+            **self.outcomes(),
             "requests": self.requests,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cost_usd": None if cost is None else round(cost, 6),
             "elapsed_s": round(self.elapsed, 3),
         }

@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 import httpx2
 import openai
 
+from tinygen.limits import RequestPacer
 from tinygen.recipe import TeacherParams
 from tinygen.teachers.base import Completion, TeacherCallError
 
@@ -22,16 +23,25 @@ class OpenAITeacher:
     """Chat completions from `base_url` (None means api.openai.com)."""
 
     def __init__(
-        self, *, base_url: str | None, api_key: str, concurrency: int, timeout: float
+        self,
+        *,
+        base_url: str | None,
+        api_key: str,
+        concurrency: int,
+        timeout: float,
+        rpm: float | None = None,
     ) -> None:
         limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        hooks = {"request": [_pace_hook(RequestPacer(rpm))]} if rpm else {}
         self._base_url = base_url
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
             base_url=base_url,
             max_retries=0,
             timeout=timeout,
-            http_client=openai.DefaultAioHttpClient(limits=limits, timeout=timeout),
+            http_client=openai.DefaultAioHttpClient(
+                limits=limits, timeout=timeout, event_hooks=hooks
+            ),
         )
 
     def describe(self) -> dict[str, object]:
@@ -46,12 +56,23 @@ class OpenAITeacher:
         except openai.OpenAIError as exc:
             raise classify(exc) from None
         except ValueError as exc:  # the SDK lets JSON and validation errors through
-            raise TeacherCallError("bad_response", f"unreadable answer: {exc}",
-                                   retryable=True) from None
+            raise TeacherCallError(
+                "bad_response", f"unreadable answer: {exc}", retryable=True
+            ) from None
         return _completion(response)
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _pace_hook(pacer: RequestPacer):
+    """An HTTP request hook that holds each request until the pacer releases it, so
+    the pace is measured when requests really leave, after the SDK's own work."""
+
+    async def hook(request: httpx2.Request) -> None:
+        await pacer.wait()
+
+    return hook
 
 
 def request_params(params: TeacherParams) -> dict[str, object]:
