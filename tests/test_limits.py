@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -43,7 +44,7 @@ def test_pacer_spaces_requests_and_bounds_every_window():
         return times
 
     times = asyncio.run(release(30))
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.105 - 1e-9
     assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 10
 

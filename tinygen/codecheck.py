@@ -69,8 +69,6 @@ class RunResult:
     seconds: float
 
 
-DEFAULT_LIMITS = Limits()
-
 # --- fenced blocks and headings -------------------------------------------------------------
 
 PYTHON_TAGS = frozenset({"python", "py", "python3", "py3"})
@@ -80,6 +78,7 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^\s`{]*)")
 _HEADING = re.compile(
     r"^\s{0,3}(?:#{1,6}\s*)?(?:\*\*|__)?\s*(?:(?:part|step)\s*)?(?:\d+\s*[.):]\s*)?"
     r"(function\s+signature|signature|solution|unit\s+tests?|test\s+cases?|tests?)"
+    r"(?:\s*(?:and|with|\+|&)\s*(?:a\s+)?docstring)?"
     r"\s*:?\s*(?:\*\*|__)?\s*:?\s*$",
     re.IGNORECASE,
 )
@@ -370,8 +369,9 @@ def uncalled_tests(tree):
     called = {n.func.id for n in ast.walk(tree)
               if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     for node in tree.body:
-        if (isinstance(node, ast.FunctionDef) and node.name.startswith("test")
-                and not node.args.args and node.name not in called):
+        args = node.args if isinstance(node, ast.FunctionDef) else None
+        if (args and node.name.startswith("test") and node.name not in called
+                and not (args.posonlyargs or args.args or args.kwonlyargs)):
             yield node.name
 
 
@@ -499,8 +499,9 @@ async def _run_child(directory: str, limits: Limits) -> tuple[int | None, bytes,
             killed = True
         _kill_group(transport.get_pid())  # also whatever the code left running
         await asyncio.wait([protocol.closed], timeout=1.0)
-    finally:  # also when cancelled: leave nothing running
+    finally:  # also when cancelled: leave nothing running, and reap the child
         _kill_group(transport.get_pid())
+        await asyncio.wait([protocol.closed], timeout=1.0)
         transport.close()
     out, err = (bytes(protocol.output[fd]) for fd in (1, 2))
     return transport.get_returncode(), out, err, killed
@@ -532,7 +533,7 @@ def _classify(returncode: int | None, out: bytes, err: bytes, limits: Limits) ->
     return "error", f"the runner exited with code {returncode} and no result: {last}"
 
 
-async def run_exercise(exercise: Exercise, limits: Limits = DEFAULT_LIMITS) -> RunResult:
+async def run_exercise(exercise: Exercise, limits: Limits = Limits()) -> RunResult:
     """Run the exercise's tests against its solution in a limited child process.
 
     Never blocks the event loop for long and never imports the code here; run many
@@ -549,7 +550,7 @@ async def run_exercise(exercise: Exercise, limits: Limits = DEFAULT_LIMITS) -> R
     return RunResult(kind == "passed", kind, error, round(time.monotonic() - start, 3))
 
 
-async def check_exercise(text: str, limits: Limits = DEFAULT_LIMITS) -> RunResult:
+async def check_exercise(text: str, limits: Limits = Limits()) -> RunResult:
     """Split and run a `codeexercises` answer; a malformed answer gives kind "format"."""
     try:
         exercise = split_exercise(text)

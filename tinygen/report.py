@@ -30,7 +30,9 @@ from __future__ import annotations
 import json
 import lzma
 import math
+import queue
 import re
+import threading
 import time
 from array import array
 from collections import Counter
@@ -46,8 +48,8 @@ from tinygen.store import DATA_DIR, FAILED, MANIFEST, REJECTED
 
 STATS_VERSION = 1
 XZ_PRESET = 6
-XZ_MAX_BYTES = 64 * 1024 * 1024
-NGRAM_MAX_KEPT = 4_000_000  # per n: above this, halve the hash-sampling rate
+XZ_MAX_BYTES = 32 * 1024 * 1024
+NGRAM_MAX_KEPT = 1_000_000  # per n: above this, halve the hash-sampling rate
 HIST_BINS = 20
 CURVE_POINTS = 40
 TOP_K = 10
@@ -158,38 +160,56 @@ def _inflections(word: str) -> set[str]:
     return forms
 
 
-class ListIndex:
-    """One word list, indexed to find its entries in tokenised text quickly."""
+Hit = tuple[str, str]  # (list name, entry)
 
-    def __init__(self, entries: list[str]) -> None:
-        self.entries = entries
-        self.forms: dict[str, list[str]] = {}  # inflected single word -> entries
-        self.phrases: dict[str, list[tuple[str, str]]] = {}  # key word -> (entry, phrase)
-        self.norm: dict[str, str] = {}
-        for entry in entries:
-            tokens = words_of(entry)
-            self.norm[entry] = " ".join(tokens)
-            if len(tokens) == 1:
-                for form in _inflections(tokens[0]):
-                    self.forms.setdefault(form, []).append(entry)
-            elif tokens:
-                key = max(tokens, key=len)
-                self.phrases.setdefault(key, []).append((entry, " ".join(tokens)))
-        self.multiword = sum(len(v) for v in self.phrases.values())
 
-    def found(self, tokens: set[str], padded: str) -> set[str]:
-        """Entries of this list present in a text (its token set and ` joined words `)."""
-        hits = {entry for form in tokens & self.forms.keys() for entry in self.forms[form]}
+class TextIndex:
+    """All word lists of a recipe, indexed to find their entries in tokenised text at once.
+
+    Single-word entries are found through their inflected forms (one set intersection per
+    text for all lists); multi-word entries through their longest word, then as phrases.
+    """
+
+    def __init__(self, lists: dict[str, list[str]]) -> None:
+        self.lists = lists
+        self.forms: dict[str, list[Hit]] = {}
+        self.phrases: dict[str, list[tuple[Hit, str]]] = {}
+        self.entry_forms: dict[Hit, frozenset[str] | str] = {}
+        for name, entries in lists.items():
+            for entry in entries:
+                self._add(name, entry)
+
+    def _add(self, name: str, entry: str) -> None:
+        tokens = words_of(entry)
+        if len(tokens) == 1:
+            forms = frozenset(_inflections(tokens[0]))
+            self.entry_forms[name, entry] = forms
+            for form in forms:
+                self.forms.setdefault(form, []).append((name, entry))
+        elif tokens:
+            phrase = " ".join(tokens)
+            self.entry_forms[name, entry] = phrase
+            self.phrases.setdefault(max(tokens, key=len), []).append(((name, entry), phrase))
+
+    def multiword(self, name: str) -> int:
+        return sum(isinstance(self.entry_forms.get((name, e)), str) for e in self.lists[name])
+
+    def found(self, tokens: set[str], padded: str) -> Iterator[Hit]:
+        """(list, entry) pairs present in a text (its token set and ` joined words `)."""
+        for form in tokens & self.forms.keys():
+            yield from self.forms[form]
         for key in tokens & self.phrases.keys():
-            hits.update(e for e, phrase in self.phrases[key] if f" {phrase} " in padded)
-        return hits
+            yield from (hit for hit, phrase in self.phrases[key] if f" {phrase} " in padded)
 
-    def contains(self, entry: str, tokens: set[str], padded: str) -> bool:
-        """Does the text contain `entry` (in any simple form)?"""
-        norm = self.norm.get(entry) or " ".join(words_of(entry))
-        if " " in norm:
-            return f" {norm} " in padded
-        return bool(_inflections(norm) & tokens)
+    def contains(self, name: str, entry: str, tokens: set[str], padded: str) -> bool:
+        """Does the text contain `entry` of list `name` (in any simple form)?"""
+        forms = self.entry_forms.get((name, entry))
+        if forms is None:
+            norm = words_of(entry)
+            forms = " ".join(norm) if len(norm) != 1 else frozenset(_inflections(norm[0]))
+        if isinstance(forms, str):
+            return f" {forms} " in padded
+        return not forms.isdisjoint(tokens)
 
 
 def load_lists(manifest: dict) -> tuple[dict[str, list[str]], dict[str, str]]:
@@ -225,7 +245,8 @@ class Coverage:
     """Per list: entries required at least once, entries seen in texts, and a curve."""
 
     def __init__(self, lists: dict[str, list[str]]) -> None:
-        self.index = {name: ListIndex(entries) for name, entries in lists.items()}
+        self.index = TextIndex(lists)
+        self.size = {name: len(entries) for name, entries in lists.items()}
         self.required: dict[str, set[str]] = {name: set() for name in lists}
         self.in_text: dict[str, set[str]] = {name: set() for name in lists}
         self.asked = Counter[str]()
@@ -235,14 +256,15 @@ class Coverage:
         self._records = 0
 
     def add(self, variables: dict, tokens: set[str], padded: str) -> None:
-        for name, index in self.index.items():
+        for name, required in self.required.items():
             wanted = variables.get(name)
-            wanted = [wanted] if isinstance(wanted, str) else list(wanted or [])
-            for entry in wanted:
+            for entry in [wanted] if isinstance(wanted, str) else wanted or ():
                 self.asked[name] += 1
-                self.followed[name] += index.contains(entry, tokens, padded)
-            self.required[name].update(e for e in wanted if e in index.norm)
-            self.in_text[name] |= index.found(tokens, padded)
+                self.followed[name] += self.index.contains(name, entry, tokens, padded)
+                if (name, entry) in self.index.entry_forms:
+                    required.add(entry)
+        for name, entry in self.index.found(tokens, padded):
+            self.in_text[name].add(entry)
         self._records += 1
         if self._records % self._step == 0:
             self._checkpoint()
@@ -253,20 +275,18 @@ class Coverage:
             self.curve, self._step = self.curve[1::2], self._step * 2
 
     def _point(self) -> dict:
-        size = {name: len(index.entries) for name, index in self.index.items()}
         return {
             "records": self._records,
-            "required": {n: _share(len(s), size[n]) for n, s in self.required.items()},
-            "in_text": {n: _share(len(s), size[n]) for n, s in self.in_text.items()},
+            "required": {n: _share(len(s), self.size[n]) for n, s in self.required.items()},
+            "in_text": {n: _share(len(s), self.size[n]) for n, s in self.in_text.items()},
         }
 
     def result(self, missing: dict[str, str]) -> tuple[dict, list[dict]]:
         out: dict[str, dict] = {}
-        for name, index in self.index.items():
-            size = len(index.entries)
+        for name, size in self.size.items():
             out[name] = {
                 "entries": size,
-                "multiword_entries": index.multiword,
+                "multiword_entries": self.index.multiword(name),
                 "required": len(self.required[name]),
                 "required_share": _share(len(self.required[name]), size),
                 "in_text": len(self.in_text[name]),
@@ -325,13 +345,26 @@ def _shifts(words: list[str], n: int) -> list[list[str]]:
 
 
 class Compression:
-    """xz (LZMA preset 6) over the texts joined by newlines, up to `XZ_MAX_BYTES`."""
+    """xz (LZMA preset 6) over the texts joined by newlines, up to `XZ_MAX_BYTES`.
+
+    Compression runs in a worker thread (lzma releases the GIL), fed ~1 MiB chunks.
+    """
 
     def __init__(self) -> None:
-        self._xz = lzma.LZMACompressor(preset=XZ_PRESET)
         self.raw = 0
         self.compressed = 0
         self.skipped = 0
+        self._chunk: list[bytes] = []
+        self._chunk_bytes = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._worker = threading.Thread(target=self._compress, daemon=True)
+        self._worker.start()
+
+    def _compress(self) -> None:
+        xz = lzma.LZMACompressor(preset=XZ_PRESET)
+        while (data := self._queue.get()) is not None:
+            self.compressed += len(xz.compress(data))
+        self.compressed += len(xz.flush())
 
     def add(self, text: str) -> None:
         if self.raw >= XZ_MAX_BYTES:
@@ -339,10 +372,19 @@ class Compression:
             return
         data = text.encode("utf-8") + b"\n"
         self.raw += len(data)
-        self.compressed += len(self._xz.compress(data))
+        self._chunk.append(data)
+        self._chunk_bytes += len(data)
+        if self._chunk_bytes >= 1 << 20:
+            self._send()
+
+    def _send(self) -> None:
+        self._queue.put(b"".join(self._chunk))
+        self._chunk, self._chunk_bytes = [], 0
 
     def result(self) -> dict:
-        self.compressed += len(self._xz.flush())
+        self._send()
+        self._queue.put(None)
+        self._worker.join()
         return {
             "method": f"xz preset {XZ_PRESET}",
             "raw_bytes": self.raw,
@@ -705,7 +747,8 @@ def _rows(stats: dict) -> list[tuple[str, str, str]]:
     r, t, ln, d = stats["records"], stats["tokens"], stats["length"], stats["diversity"]
     rows = [
         ("Corpus", "recipe", str(stats["recipe"]["name"])),
-        ("Corpus", "teacher", f"{stats['teacher']['model']} ({stats['teacher']['kind']})"),
+        ("Corpus", "teacher", str(stats["teacher"]["model"])),
+        ("Corpus", "teacher kind", str(stats["teacher"]["kind"])),
         ("Records", "accepted", _num(r["accepted"])),
         ("Records", "rejected", _num(r["rejected"])),
         ("Records", "failed", _num(r["failed"])),
@@ -733,19 +776,6 @@ def _rows(stats: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _coverage_rows(stats: dict) -> dict[str, str]:
-    out = {}
-    for name, c in stats["coverage"].items():
-        if "error" in c:
-            out[name] = c["error"]
-            continue
-        out[name] = (
-            f"{_pct(c['required_share'])} required · {_pct(c['in_text_share'])} in text"
-            f" · {_pct(c['followed_share'])} used when asked  (of {c['entries']:,})"
-        )
-    return out
-
-
 def _feature_rows(stats: dict) -> dict[str, str]:
     f = stats["features"]
     return {k: f"{_num(v)} ({_pct(f['shares'][k])})" for k, v in f["counts"].items()}
@@ -754,42 +784,65 @@ def _feature_rows(stats: dict) -> dict[str, str]:
 def render_stats(stats: list[dict], console: Console | None = None) -> None:
     """Print one corpus's stats, or several side by side (one column each)."""
     console = console or Console()
-    headers = [_header(s, i) for i, s in enumerate(stats)]
+    headers = [_header(s, i, len(stats)) for i, s in enumerate(stats)]
     console.print(_main_table(stats, headers))
-    console.print(_keyed_table("Word-list coverage", [_coverage_rows(s) for s in stats], headers))
+    console.print(_coverage_table(stats, headers))
     console.print(_keyed_table("Features", [_feature_rows(s) for s in stats], headers))
     for header, s in zip(headers, stats, strict=True):
         console.print(_histogram_table(s, header))
         console.print(_openings_table(s, header))
     for header, s in zip(headers, stats, strict=True):
         for note in s["sampled"]:
-            console.print(f"[yellow]{header}: {note}[/]")
+            console.print(f"[yellow]{header}: sampled: {note}[/]")
 
 
-def _header(stats: dict, position: int) -> str:
+def _header(stats: dict, position: int, count: int) -> str:
     name = stats["recipe"]["name"] or Path(stats["run_dir"]).name
-    return f"{chr(ord('A') + position)}: {name}" if position or name else name
+    return f"{chr(ord('A') + position)}: {name}" if count > 1 else name
 
 
 def _main_table(stats: list[dict], headers: list[str]) -> Table:
-    table = Table(title="Corpus statistics", show_lines=False)
-    table.add_column("section", style="dim")
+    table = Table(title="Corpus statistics")
+    table.add_column("section", style="bold")
     table.add_column("figure")
     for header in headers:
         table.add_column(header, justify="right")
     columns = [_rows(s) for s in stats]
     labels = list(dict.fromkeys((sec, label) for rows in columns for sec, label, _ in rows))
     values = [{(sec, label): v for sec, label, v in rows} for rows in columns]
-    for sec, label in labels:
-        table.add_row(sec, label, *(v.get((sec, label), "—") for v in values))
+    for i, (sec, label) in enumerate(labels):
+        first = i == 0 or labels[i - 1][0] != sec
+        last = i == len(labels) - 1 or labels[i + 1][0] != sec
+        cells = (v.get((sec, label), "—") for v in values)
+        table.add_row(sec if first else "", label, *cells, end_section=last)
     return table
+
+
+def _coverage_table(stats: list[dict], headers: list[str]) -> Table:
+    table = Table(title="Word-list coverage (required · in text · used when asked)")
+    table.add_column("list")
+    for header in headers:
+        table.add_column(f"{header}", justify="right")
+    names = dict.fromkeys(name for s in stats for name in s["coverage"])
+    for name in names:
+        table.add_row(name, *(_coverage_cell(s["coverage"].get(name)) for s in stats))
+    return table
+
+
+def _coverage_cell(c: dict | None) -> str:
+    if c is None:
+        return "—"
+    if "error" in c:
+        return c["error"]
+    shares = (c["required_share"], c["in_text_share"], c["followed_share"])
+    return " · ".join(_pct(x) for x in shares) + f" of {c['entries']:,}"
 
 
 def _keyed_table(title: str, columns: list[dict[str, str]], headers: list[str]) -> Table:
     table = Table(title=title)
     table.add_column("name")
     for header in headers:
-        table.add_column(header)
+        table.add_column(header, justify="right")
     for key in dict.fromkeys(k for column in columns for k in column):
         table.add_row(key, *(column.get(key, "—") for column in columns))
     return table
@@ -815,7 +868,7 @@ def _bar(fraction: float, width: int) -> str:
 
 
 def _openings_table(stats: dict, header: str) -> Table:
-    table = Table(title=f"Most common openings (first 3 words) — {header}")
+    table = Table(title=f"Top openings (first 3 words) — {header}")
     table.add_column("opening")
     table.add_column("records", justify="right")
     table.add_column("share", justify="right")

@@ -23,6 +23,7 @@ class TeacherOptions:
     concurrency: int = 64
     timeout: float = 120.0
     model_path: str | None = None
+    rpm: float | None = None
 
     def key(self) -> str | None:
         """The API key from the flag, else from $OPENAI_API_KEY."""
@@ -59,8 +60,14 @@ def make_teacher(options: TeacherOptions) -> Teacher:
 
     key = options.key()
     if key is None and options.base_url is None:
-        raise UsageError("No API key for api.openai.com",
-                         "set OPENAI_API_KEY or pass --api-key, or pass --base-url for "
-                         "a local server")
-    return OpenAITeacher(base_url=options.base_url, api_key=key or NO_KEY,
-                         concurrency=options.concurrency, timeout=options.timeout)
+        raise UsageError(
+            "No API key for api.openai.com",
+            "set OPENAI_API_KEY or pass --api-key, or pass --base-url for a local server",
+        )
+    return OpenAITeacher(
+        base_url=options.base_url,
+        api_key=key or NO_KEY,
+        concurrency=options.concurrency,
+        timeout=options.timeout,
+        rpm=options.rpm,
+    )
