@@ -115,6 +115,26 @@ ENDINGS = (
 )
 
 
+EXERCISE_BODIES = {
+    "ok": "return a + b + 0 * {n}",
+    "wrong": "return a - b",
+    "loop": "while True:\n        pass",
+    "memory": "return len(bytearray(10**11))",
+}
+
+
+def exercise(n: int, kind: str) -> str:
+    """A phi-1 style exercise; `kind` picks a correct or a broken solution."""
+    body = EXERCISE_BODIES[kind].format(n=n)
+    return (
+        f"### Signature\n```python\ndef add_{n}(a: int, b: int) -> int:\n"
+        f'    """Return the sum of a and b, e.g. add_{n}(2, 3) == 5."""\n```\n\n'
+        f"### Solution\n```python\ndef add_{n}(a: int, b: int) -> int:\n    {body}\n```\n\n"
+        f"### Tests\n```python\nassert add_{n}(2, 3) == 5\nassert add_{n}(0, 0) == 0\n"
+        f"assert add_{n}(-1, 1) == 0\n```\n"
+    )
+
+
 def story(prompt: str, seed_hex: str, n: int) -> str:
     """Deterministic story (given seed and ``n``) using every quoted word in ``prompt``.
 
@@ -217,6 +237,9 @@ def completion(st: State, req: dict[str, Any], sha: str, fault: str | None, n: i
         text: str | None = last
     elif o.responder == "fixed":
         text = o.fixed_text
+    elif o.responder == "exercise":
+        kinds = o.exercise_kinds.split(",")
+        text = exercise(n, kinds[(n - 1) % len(kinds)])
     else:
         text = story(last, sha, n)
     if fault == "length":
@@ -329,7 +352,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add = p.add_argument
     add("--port", type=int, default=0)
     add("--seed", type=int, default=0)
-    add("--responder", choices=("story", "echo", "fixed"), default="story")
+    add("--responder", choices=("story", "echo", "fixed", "exercise"), default="story")
+    add(
+        "--exercise-kinds",
+        default="ok",
+        help="comma list cycled per request: ok, wrong, loop, memory",
+    )
     add("--fixed-text", default="The cat sat on the mat.")
     add("--models", default="test-model", help="comma list for GET /v1/models")
     for name in FAULTS:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+
 from tinygen.checks import (
+    Answer,
     Check,
+    Rejection,
     broken_encoding,
     content_filter,
     cut_off,
@@ -13,6 +20,7 @@ from tinygen.checks import (
     repetition,
     required_words,
 )
+from tinygen.codecheck import check_exercise, python_block_errors, python_blocks
 from tinygen.errors import UsageError
 from tinygen.recipe import ResolvedRecipe
 from tinygen.resources import wordlists_dir
@@ -53,3 +61,41 @@ def recipe_vocabulary(resolved: ResolvedRecipe) -> Vocabulary:
         files.append(path)
     entries = [entry for values in resolved.lists.values() for entry in values]
     return Vocabulary.from_files(files, extra=entries)
+
+
+AsyncCheck = Callable[[Answer], Awaitable[Rejection | None]]
+
+
+def build_code_check(resolved: ResolvedRecipe) -> AsyncCheck | None:
+    """The code check a recipe asks for: run exercises' tests, or parse textbook code."""
+    kind = resolved.recipe.checks.code
+    if kind == "exercise":
+        return exercise_check(asyncio.Semaphore(2 * len(os.sched_getaffinity(0))))
+    if kind == "textbook":
+        return textbook_check
+    return None
+
+
+def exercise_check(slots: asyncio.Semaphore) -> AsyncCheck:
+    """Split the exercise and run its tests against its solution in a child process."""
+
+    async def check(answer: Answer) -> Rejection | None:
+        async with slots:
+            result = await check_exercise(answer.text)
+        answer.figures["code"] = asdict(result)
+        if not result.passed:
+            return Rejection(f"code_{result.kind}", result.error)
+        return None
+
+    return check
+
+
+async def textbook_check(answer: Answer) -> Rejection | None:
+    """At least one fenced Python block, and every one must parse."""
+    errors = python_block_errors(answer.text)
+    answer.figures["code_errors"] = errors
+    if not python_blocks(answer.text):
+        return Rejection("code_missing", "no fenced ```python block")
+    if errors:
+        return Rejection("code_syntax", "; ".join(errors[:3]), len(errors))
+    return None

@@ -16,7 +16,7 @@ from tinygen.limits import AdaptiveConcurrency, BudgetReached, Gate
 from tinygen.manifest import ManifestWriter
 from tinygen.outdir import prepare_out_dir
 from tinygen.progress import ProgressDisplay
-from tinygen.quality import build_checks
+from tinygen.quality import build_checks, build_code_check
 from tinygen.recipe import ResolvedRecipe
 from tinygen.records import Provenance, accepted_record, failed_record, rejected_record
 from tinygen.retry import CallOutcome, RetryPolicy, call_with_retries
@@ -97,6 +97,7 @@ class Generation:
         model = resolved.recipe.teacher.model
         self.provenance = Provenance(resolved, {**teacher.describe(), "model": model})
         self.checks = build_checks(resolved)
+        self.code_check = build_code_check(resolved)
         self.manifest = ManifestWriter(config.out_dir, resolved, self.provenance, self.stats)
         self.stop_code: ExitCode | None = None
         self._in_flight: set[asyncio.Task] = set()
@@ -203,6 +204,8 @@ class Generation:
             self.concurrency.on_success()
             outcome.answer = Answer(completion.text, completion.finish_reason, item.variables)
             outcome.rejection = first_rejection(outcome.answer, self.checks)
+            if outcome.rejection is None and self.code_check is not None:
+                outcome.rejection = await self.code_check(outcome.answer)
         return outcome
 
     async def _one_call(self, item: Item, outcome: Outcome) -> Completion:
