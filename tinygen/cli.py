@@ -20,7 +20,7 @@ from tinygen.preview import coverage_table, preset_table, preview_items
 from tinygen.prices import prices_for
 from tinygen.recipe import load_recipe
 from tinygen.retry import RetryPolicy
-from tinygen.run import RunConfig, generate
+from tinygen.run import RunConfig, generate, run_header
 from tinygen.teachers.factory import TeacherChoice, TeacherOptions, make_teacher
 
 app = typer.Typer(
@@ -155,7 +155,10 @@ def generate_command(
             grace_s=grace,
             progress=not quiet and sys.stderr.isatty(),
         )
-        result = generate(resolved, make_teacher(options), config)
+        chosen = make_teacher(options)
+        if not quiet:
+            stderr.print(run_header(resolved, chosen, config), soft_wrap=True)
+        result = generate(resolved, chosen, config)
     if json_out:
         typer.echo(json.dumps(result.summary()))
     if not quiet:

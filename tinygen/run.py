@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinygen import __version__
 from tinygen.checks import Answer, Rejection, first_rejection
 from tinygen.errors import ExitCode, TinygenError
 from tinygen.items import Item, build_item
@@ -20,6 +22,7 @@ from tinygen.quality import build_checks, build_code_check
 from tinygen.recipe import ResolvedRecipe
 from tinygen.records import Provenance, accepted_record, failed_record, rejected_record
 from tinygen.retry import CallOutcome, RetryPolicy, call_with_retries
+from tinygen.runlog import RunLog
 from tinygen.seen import SeenTexts
 from tinygen.stats import RunStats
 from tinygen.store import FAILED, REJECTED, JsonlAppender, ScanResult, ShardWriter
@@ -78,6 +81,17 @@ class RunResult:
         }
 
 
+def run_header(resolved: ResolvedRecipe, teacher: Teacher, config: RunConfig) -> str:
+    """One line saying what is about to run: recipe, teacher, target, where."""
+    described = teacher.describe()
+    where = described.get("host") or described.get("model_file") or ""
+    return (
+        f"tinygen {__version__} · {resolved.name} ({resolved.fingerprint[:12]}, seed "
+        f"{resolved.recipe.seed}) · teacher {described['kind']} {resolved.recipe.teacher.model}"
+        f"{f' @ {where}' if where else ''} · {config.target} records → {config.out_dir}"
+    )
+
+
 def generate(resolved: ResolvedRecipe, teacher: Teacher, config: RunConfig) -> RunResult:
     """Run a generation to its end (or to a cap, budget or signal) and say how it ended."""
     return asyncio.run(Generation(resolved, teacher, config).run())
@@ -101,24 +115,25 @@ class Generation:
         self.manifest = ManifestWriter(config.out_dir, resolved, self.provenance, self.stats)
         self.stop_code: ExitCode | None = None
         self._in_flight: set[asyncio.Task] = set()
+        self.log = RunLog(None)
 
     async def run(self) -> RunResult:
-        scan = prepare_out_dir(self.config.out_dir, self.resolved, self.config.overwrite)
-        self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
-        self._count_resumed(scan)
-        self._open_writers(scan)
-        self.manifest.start(self.config.item_cap)
         try:
-            with (
-                self._signals(),
-                ProgressDisplay(
-                    self.stats, enabled=self.config.progress, title=self.resolved.name
-                ) as display,
-            ):
-                await self._loop(display, self._pending(scan))
+            scan = self._prepare()
+            try:
+                with (
+                    self._signals(),
+                    ProgressDisplay(
+                        self.stats, enabled=self.config.progress, title=self.resolved.name
+                    ) as display,
+                ):
+                    await self._loop(display, self._pending(scan))
+            finally:
+                self._close_writers()
+            return self._finish()
         except TeacherCallError as fatal:
-            self._close_writers()
             self.manifest.write("error")
+            self.log.info(f"stopped: {fatal.message}")
             raise TinygenError(fatal.message, _fatal_hint(fatal)) from None
         except OSError as exc:
             raise TinygenError(
@@ -126,9 +141,22 @@ class Generation:
                 "free space or fix permissions, then rerun the same command: it resumes",
             ) from None
         finally:
+            self.log.close()
             await self.teacher.aclose()
-        self._close_writers()
-        return self._finish()
+
+    def _prepare(self) -> ScanResult:
+        """Ready the output directory, rebuild what it holds, open the writers and log."""
+        scan = prepare_out_dir(self.config.out_dir, self.resolved, self.config.overwrite)
+        self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
+        self._count_resumed(scan)
+        self._open_writers(scan)
+        self.manifest.start(self.config.item_cap)
+        self.log = RunLog(self.config.out_dir)
+        self.log.info(run_header(self.resolved, self.teacher, self.config))
+        self.log.info(f"resumed: {scan.accepted} accepted, {len(scan.done)} items done")
+        for path in scan.repaired:
+            self.log.info(f"cut a torn last line off {path}")
+        return scan
 
     def _count_resumed(self, scan: ScanResult) -> None:
         stats = self.stats
@@ -145,9 +173,10 @@ class Generation:
         self.failed = JsonlAppender(out / FAILED)
 
     def _close_writers(self) -> None:
-        for writer in (self.shards, self.rejected, self.failed):
-            writer.close()
-        self.dedup.close()
+        """Flush and close every file; on a full disk keep closing the others."""
+        for writer in (self.shards, self.rejected, self.failed, self.dedup):
+            with contextlib.suppress(OSError):
+                writer.close()
 
     def _pending(self, scan: ScanResult) -> Iterator[int]:
         """Indices still to ask, in order, up to the item cap."""
@@ -288,6 +317,8 @@ class Generation:
                 f"and {out / FAILED} for why, or raise --max-items"
             )
         self.manifest.finish(code.status)
+        self.log.info(f"{code.status}: {message}")
+        self.log.info(f"counts: {stats.summary()}")
         return RunResult(code, message, stats, out)
 
 
