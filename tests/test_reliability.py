@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -188,3 +189,33 @@ def test_fault_soak(server, tmp_path):
     log = srv.requests()
     assert summary["requests"] == len(log)
     assert sum(manifest["counts"]["retries_by_kind"].values()) > 300
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs (needs root, as CI has); skipped where mounting is not allowed."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_full_disk_is_a_clear_error_and_the_run_resumes_elsewhere(server, small_disk, tmp_path):
+    srv = server()
+    out = small_disk / "out"
+    code, _, err = cli(*gen_args(srv.base_url, out, 2000, "--concurrency", "8"))
+    assert code == 1
+    assert "No space left on device" in err and "rerun the same command" in err
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    written = len(list((moved / "data").glob("*.jsonl")))
+    assert written >= 1
+    code, _, err = cli(*gen_args(srv.base_url, moved, 2000, "--concurrency", "8"))
+    assert code == 0, err
+    records = shard_records(moved)
+    assert len(records) == 2000 and len({r["index"] for r in records}) == 2000

@@ -134,12 +134,15 @@ class JsonlAppender:
         self._writer.write(record)
 
     def close(self) -> None:
+        """Flush to disk and close (the file is closed even if the flush fails)."""
         if self._handle.closed:
             return
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._writer.close()
-        self._handle.close()
+        try:
+            self._writer.close()
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        finally:
+            self._handle.close()
 
 
 class ShardWriter:
