@@ -15,6 +15,7 @@ from tinygen.checks import (
     required_words,
 )
 from tinygen.vocabulary import Vocabulary, vocabulary_check
+from tinygen.words import word_tokens
 
 STORY = (
     "Ada found a red ball in the park. She kicked it high, and it flew over the tree. "
@@ -62,9 +63,9 @@ def test_broken_encoding():
 
 
 def test_repetition_measure_and_check():
-    assert repetition_share(STORY) == 0.0
+    assert repetition_share(word_tokens(STORY)) == 0.0
     loop = "the brave dog ran " * 20
-    assert repetition_share(loop) > 0.9
+    assert repetition_share(word_tokens(loop)) > 0.9
     check = repetition(0.2)
     assert check(answer(STORY)) is None
     rejection = check(answer(loop))

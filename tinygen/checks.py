@@ -7,9 +7,9 @@ the record's `checks` field, accepted or not, so thresholds can be tuned afterwa
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ftfy.badness import is_bad
 
@@ -34,10 +34,16 @@ class Answer:
     variables: dict[str, object] = field(default_factory=dict)
     figures: dict[str, object] = field(default_factory=dict)
 
+    @cached_property
+    def tokens(self) -> list[str]:
+        """Lowercase word tokens of the text, computed once for all checks."""
+        return word_tokens(self.text)
+
 
 Check = Callable[[Answer], Rejection | None]
 
-_CLOSED_ENDING = re.compile(r"""([.!?…]|```)["'”’)\]*_]*\s*$""")
+_SENTENCE_END = frozenset(".!?…")
+_CLOSERS = "\"'”’)]*_"
 _META = re.compile(
     "|".join(
         [
@@ -72,10 +78,16 @@ def cut_off(answer: Answer) -> Rejection | None:
     """Stopped at max_tokens, or the last sentence is left open."""
     if answer.finish_reason == "length":
         return Rejection("length", "finish_reason is 'length' (raise max_tokens?)")
-    if not _CLOSED_ENDING.search(answer.text):
+    if not _ends_closed(answer.text):
         tail = answer.text.rstrip()[-40:]
         return Rejection("cut_off", f"the last sentence is left open: ...{tail!r}")
     return None
+
+
+def _ends_closed(text: str) -> bool:
+    """Ends with sentence punctuation (closing quotes or brackets may follow) or a fence."""
+    end = text.rstrip()
+    return end.endswith("```") or end.rstrip(_CLOSERS)[-1:] in _SENTENCE_END
 
 
 def meta_talk(answer: Answer) -> Rejection | None:
@@ -87,19 +99,23 @@ def meta_talk(answer: Answer) -> Rejection | None:
     return None
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def broken_encoding(answer: Answer) -> Rejection | None:
     """Mojibake (text decoded with the wrong codec) or control characters."""
-    controls = [c for c in answer.text if unicodedata.category(c) == "Cc" and c not in "\n\t\r"]
-    if controls:
-        return Rejection("encoding", f"control character {controls[0]!r} in the text")
+    control = _CONTROL.search(answer.text)
+    if control:
+        return Rejection("encoding", f"control character {control.group(0)!r} in the text")
+    if answer.text.isascii():
+        return None  # mojibake needs non-ASCII characters; skip ftfy's slower scan
     if "\ufffd" in answer.text or is_bad(answer.text):
         return Rejection("encoding", "mojibake or replacement characters in the text")
     return None
 
 
-def repetition_share(text: str, n: int = 4) -> float:
-    """Share of the word n-grams of `text` that repeat an earlier one (0 = none)."""
-    tokens = word_tokens(text)
+def repetition_share(tokens: list[str], n: int = 4) -> float:
+    """Share of the word n-grams in `tokens` that repeat an earlier one (0 = none)."""
     grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     if not grams:
         return 0.0
@@ -110,7 +126,7 @@ def repetition(limit: float) -> Check:
     """Reject degenerate repetition: too many repeated word 4-grams."""
 
     def check(answer: Answer) -> Rejection | None:
-        share = round(repetition_share(answer.text), 4)
+        share = round(repetition_share(answer.tokens), 4)
         answer.figures["repetition"] = share
         if share > limit:
             return Rejection(
@@ -144,7 +160,7 @@ def required_words(list_names: list[str]) -> Check:
         for name in list_names:
             value = answer.variables.get(name)
             wanted += value if isinstance(value, list) else [str(value)]
-        missing = missing_words(answer.text, wanted)
+        missing = missing_words(answer.tokens, wanted)
         answer.figures["missing_words"] = missing
         if missing:
             return Rejection("missing_word", f"does not use: {', '.join(missing)}", len(missing))

@@ -33,7 +33,7 @@ def draw_words(
     used once before any is used twice; slot j of the walk belongs to item j // k.
     """
     if mode == "uniform":
-        return rng_for(seed, "uniform", list_name, index).sample(list(items), k)
+        return rng_for(seed, "uniform", list_name, index).sample(items, k)
     size = len(items)
     words: list[str] = []
     for slot in range(index * k, index * k + k):

@@ -44,6 +44,7 @@ class Vocabulary:
 
     def __init__(self, words: Iterable[str]) -> None:
         self.words = frozenset(word.lower() for word in words if " " not in word)
+        self._allowed: dict[str, bool] = {}
 
     @classmethod
     def from_files(cls, files: Iterable[Path], extra: Iterable[str] = ()) -> Vocabulary:
@@ -54,15 +55,22 @@ class Vocabulary:
         return cls(word for word in words if word)
 
     def allows(self, token: str) -> bool:
+        """Is `token` (or a lemma of it) allowed? Answers are cached per token."""
+        known = self._allowed.get(token)
+        if known is None:
+            known = self._allowed[token] = self._lookup(token)
+        return known
+
+    def _lookup(self, token: str) -> bool:
         token = _CONTRACTION.sub("", token)
         if token.isdigit() or not self.words.isdisjoint(_lemmas(token)):
             return True
         return any(not self.words.isdisjoint(_lemmas(stem)) for stem in _adverb_stems(token))
 
-    def outside_share(self, text: str) -> tuple[float, list[str]]:
+    def outside_share(self, text: str, tokens: list[str] | None = None) -> tuple[float, list[str]]:
         """Share of word tokens outside the vocabulary, and those tokens (names excluded)."""
         names = {name.lower() for name in _MID_SENTENCE_CAPITAL.findall(text)}
-        tokens = [token for token in word_tokens(text) if token not in names]
+        tokens = [t for t in (word_tokens(text) if tokens is None else tokens) if t not in names]
         if not tokens:
             return 0.0, []
         outside = [token for token in tokens if not self.allows(token)]
@@ -73,7 +81,7 @@ def vocabulary_check(vocabulary: Vocabulary, limit: float) -> Check:
     """Reject answers with more than `limit` of their words outside the vocabulary."""
 
     def check(answer: Answer) -> Rejection | None:
-        share, outside = vocabulary.outside_share(answer.text)
+        share, outside = vocabulary.outside_share(answer.text, answer.tokens)
         answer.figures["outside_vocabulary"] = round(share, 4)
         if share > limit:
             sample = ", ".join(sorted(set(outside))[:8])

@@ -35,9 +35,9 @@ def word_forms(word: str) -> frozenset[str]:
     return frozenset(form.lower() for form in forms)
 
 
-def uses_word(text: str, word: str) -> bool:
-    """True if `text` uses `word` (one word or a phrase) in any inflected form."""
-    tokens = word_tokens(text)
+def uses_word(text: str | list[str], word: str) -> bool:
+    """True if `text` (or its word tokens) uses `word` (a word or phrase) in any form."""
+    tokens = word_tokens(text) if isinstance(text, str) else text
     parts = word_tokens(word)
     if len(parts) == 1:
         return not word_forms(parts[0]).isdisjoint(tokens)
@@ -54,6 +54,7 @@ def _uses_phrase(tokens: list[str], parts: list[str]) -> bool:
     )
 
 
-def missing_words(text: str, words: Iterable[str]) -> list[str]:
-    """The words of `words` that `text` does not use in any form."""
-    return [word for word in words if not uses_word(text, word)]
+def missing_words(text: str | list[str], words: Iterable[str]) -> list[str]:
+    """The words of `words` that `text` (or its word tokens) does not use in any form."""
+    tokens = word_tokens(text) if isinstance(text, str) else text
+    return [word for word in words if not uses_word(tokens, word)]

@@ -1,0 +1,180 @@
+"""Throughput of tinygen against a bare openai.AsyncOpenAI loop, on one loopback server.
+
+    python bench/throughput.py [--requests 5000] [--concurrency 256] [--delays 0,200]
+                               [--memory-records 100000]
+
+For each server delay it starts tests/openai_server.py in its own process, then runs
+(a) the bare SDK in its fastest configuration (aiohttp transport, pool sized to the
+concurrency, retries off) and (b) `tinygen generate tinystories` with all checks on, each
+in a fresh subprocess, and prints requests/s, their ratio, CPU seconds per 1,000 requests
+and peak RSS. The memory run pushes --memory-records records through the pipeline and
+reports peak RSS (it must not grow with the number of records).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.openai_server import run_server  # noqa: E402
+
+BARE_SDK = r"""
+import asyncio, sys, time, httpx2, openai
+url, total, concurrency = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+async def main():
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    client = openai.AsyncOpenAI(api_key="k", base_url=url, max_retries=0,
+                                http_client=openai.DefaultAioHttpClient(limits=limits))
+    slots = asyncio.Semaphore(concurrency)
+    async def one(i):
+        async with slots:
+            r = await client.chat.completions.create(model="m", max_tokens=600, messages=[
+                {"role": "user", "content": f'Write a story with the noun "cat{i}".'}])
+            return r.choices[0].message.content
+    texts = await asyncio.gather(*(one(i) for i in range(total)))
+    assert len(set(texts)) == total
+    await client.close()
+asyncio.run(main())
+"""
+
+
+MEASURE = r"""
+import json, resource, subprocess, sys
+done = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as handle:
+    json.dump({"cpu": usage.ru_utime + usage.ru_stime, "rss_kb": usage.ru_maxrss,
+               "code": done.returncode, "stdout": done.stdout.decode()}, handle)
+"""
+
+
+def run_measured(command: list[str]) -> dict[str, float]:
+    """Run a command in its own measuring parent: wall time, CPU time, its peak RSS (MB)."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as report:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", MEASURE, report.name, *command], check=True)
+        wall = time.perf_counter() - started
+        usage = json.loads(Path(report.name).read_text())
+    if usage["code"] != 0:
+        raise SystemExit(f"{command[:4]} failed with exit code {usage['code']}")
+    return {
+        "wall": wall,
+        "cpu": usage["cpu"],
+        "rss_mb": usage["rss_kb"] / 1024,
+        "stdout": usage["stdout"],
+    }
+
+
+def bare_sdk(url: str, total: int, concurrency: int) -> dict[str, float]:
+    return run_measured([sys.executable, "-c", BARE_SDK, url, str(total), str(concurrency)])
+
+
+def tinygen(url: str, total: int, concurrency: int, out: Path) -> dict[str, float]:
+    command = [
+        sys.executable,
+        "-m",
+        "tinygen",
+        "generate",
+        "tinystories",
+        "-n",
+        str(total),
+        "--out",
+        str(out),
+        "--base-url",
+        url,
+        "--api-key",
+        "k",
+        "--model",
+        "m",
+        "--concurrency",
+        str(concurrency),
+        "--quiet",
+        "--json",
+        "--overwrite",
+    ]
+    result = run_measured(command)
+    summary = json.loads(result["stdout"])
+    result["requests"] = summary["requests"]
+    result["accepted"] = summary["accepted"]
+    return result
+
+
+def compare(delay_ms: int, total: int, concurrency: int) -> dict[str, float]:
+    """Both clients against one server with `delay_ms` latency."""
+    with (
+        run_server("--port", "0", "--delay-ms", str(delay_ms)) as server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        bare = bare_sdk(server.base_url, total, concurrency)
+        ours = tinygen(server.base_url, total, concurrency, Path(tmp) / "out")
+    row = {
+        "delay_ms": delay_ms,
+        "bare_req_s": total / bare["wall"],
+        "tinygen_req_s": ours["requests"] / ours["wall"],
+        "bare_cpu_per_1k": bare["cpu"] / total * 1000,
+        "tinygen_cpu_per_1k": ours["cpu"] / ours["requests"] * 1000,
+        "bare_rss_mb": bare["rss_mb"],
+        "tinygen_rss_mb": ours["rss_mb"],
+        "accepted": ours["accepted"],
+    }
+    row["ratio"] = row["tinygen_req_s"] / row["bare_req_s"]
+    if delay_ms:
+        row["ideal_req_s"] = concurrency / (delay_ms / 1000)
+        row["share_of_ideal"] = row["tinygen_req_s"] / row["ideal_req_s"]
+    return row
+
+
+def memory_run(records: int, concurrency: int) -> dict[str, float]:
+    """Peak RSS of tinygen writing `records` records (fresh process)."""
+    with run_server("--port", "0") as server, tempfile.TemporaryDirectory() as tmp:
+        result = tinygen(server.base_url, records, concurrency, Path(tmp) / "out")
+    return {
+        "records": result["accepted"],
+        "wall_s": result["wall"],
+        "req_s": result["requests"] / result["wall"],
+        "peak_rss_mb": result["rss_mb"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--delays", default="0,200")
+    parser.add_argument("--memory-records", type=int, default=100_000)
+    args = parser.parse_args()
+    print(
+        f"{'delay':>6} {'bare req/s':>11} {'tinygen req/s':>14} {'ratio':>6} "
+        f"{'CPU s/1k bare':>14} {'CPU s/1k tg':>12} {'RSS MB bare':>12} {'RSS MB tg':>10}"
+    )
+    for delay in (int(d) for d in args.delays.split(",")):
+        row = compare(delay, args.requests, args.concurrency)
+        print(
+            f"{delay:>4}ms {row['bare_req_s']:>11.0f} {row['tinygen_req_s']:>14.0f} "
+            f"{row['ratio']:>6.2f} {row['bare_cpu_per_1k']:>14.2f} "
+            f"{row['tinygen_cpu_per_1k']:>12.2f} {row['bare_rss_mb']:>12.0f} "
+            f"{row['tinygen_rss_mb']:>10.0f}"
+        )
+        if delay:
+            print(
+                f"{'':>6} ideal {row['ideal_req_s']:.0f} req/s: tinygen at "
+                f"{row['share_of_ideal']:.2f} of ideal"
+            )
+    if args.memory_records:
+        memory = memory_run(args.memory_records, args.concurrency)
+        print(
+            f"memory run: {memory['records']} records in {memory['wall_s']:.0f}s "
+            f"({memory['req_s']:.0f} req/s), peak RSS {memory['peak_rss_mb']:.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
