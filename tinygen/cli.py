@@ -12,15 +12,17 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tinygen import __version__
-from tinygen.errors import ExitCode, TinygenError
+from tinygen.errors import ExitCode, TinygenError, UsageError
 from tinygen.limits import Budget, make_gate
 from tinygen.preview import coverage_table, preset_table, preview_items
 from tinygen.prices import prices_for
 from tinygen.recipe import load_recipe
+from tinygen.report import corpus_stats, render_stats, short_summary
 from tinygen.retry import RetryPolicy
-from tinygen.run import RunConfig, generate, run_header
+from tinygen.run import RunConfig, RunResult, generate, run_header
 from tinygen.teachers.factory import TeacherChoice, TeacherOptions, make_teacher
 
 app = typer.Typer(
@@ -48,9 +50,9 @@ def user_errors() -> Iterator[None]:
     except TinygenError as exc:
         if os.environ.get("TINYGEN_DEBUG"):
             raise
-        stderr.print(f"[bold red]Error:[/] {exc.message}", soft_wrap=True)
+        stderr.print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True)
         if exc.hint:
-            stderr.print(f"[bold]Hint:[/] {exc.hint}", soft_wrap=True)
+            stderr.print(f"[bold]Hint:[/] {escape(exc.hint)}", soft_wrap=True)
         raise typer.Exit(int(exc.exit_code)) from None
 
 
@@ -162,21 +164,23 @@ def generate_command(
     if json_out:
         typer.echo(json.dumps(result.summary()))
     if not quiet:
-        _print_summary(result.summary())
+        _print_summary(result)
     elif result.exit_code != 0:
         stderr.print(result.message, soft_wrap=True)
     raise typer.Exit(int(result.exit_code))
 
 
-def _print_summary(summary: dict) -> None:
-    color = "green" if summary["exit_code"] == 0 else "yellow"
-    stderr.print(f"[{color}]{summary['message']}[/]", soft_wrap=True)
+def _print_summary(result: RunResult) -> None:
+    summary = result.summary()
+    color = "green" if result.exit_code == 0 else "yellow"
+    stderr.print(f"[{color}]{escape(result.message)}[/]", soft_wrap=True)
     stderr.print(
-        f"accepted {summary['accepted']} · rejected {summary['rejected']} "
-        f"(duplicates {summary['duplicates']}) · failed {summary['failed']} · "
-        f"requests {summary['requests']} · tokens {summary['prompt_tokens']} in, "
-        f"{summary['completion_tokens']} out · {summary['elapsed_s']:.1f}s"
+        f"this session: {summary['requests']} requests · {summary['elapsed_s']:.1f}s · "
+        f"retries {sum(result.stats.retries.values())}",
+        highlight=False,
     )
+    if result.corpus is not None:
+        stderr.print(short_summary(result.corpus), highlight=False, markup=False)
 
 
 @app.command("preview")
@@ -213,6 +217,39 @@ def presets_command() -> None:
     """
     with user_errors():
         Console().print(preset_table())
+
+
+@app.command("stats")
+def stats_command(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="A run directory, or two to compare side by side.")
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots", help="Write PNG plots into each DIR/plots/.")
+    ] = False,
+    sample: Annotated[
+        int | None, typer.Option(min=1, help="Read the text of only the first N records.")
+    ] = None,
+) -> None:
+    """Corpus statistics: counts, cost, lengths, word coverage, diversity, openings, names.
+
+    Example: tinygen stats runs/tinystories runs/stories
+    """
+    with user_errors():
+        if len(run_dirs) > 2:
+            raise UsageError("tinygen stats takes one run directory, or two to compare")
+        figures = [corpus_stats(run_dir, sample=sample) for run_dir in run_dirs]
+        if plots:
+            from tinygen.plots import write_plots
+
+            for run_dir, stats in zip(run_dirs, figures, strict=True):
+                for path in write_plots(run_dir, stats):
+                    stderr.print(f"wrote {path}", highlight=False)
+        if json_out:
+            typer.echo(json.dumps(figures[0] if len(figures) == 1 else figures))
+        else:
+            render_stats(figures)
 
 
 def _version(value: bool) -> None:

@@ -9,7 +9,16 @@ from tinygen.errors import TinygenError, UsageError
 from tinygen.recipe import ResolvedRecipe
 from tinygen.store import DATA_DIR, FAILED, MANIFEST, REJECTED, ScanResult, read_manifest, scan
 
-RUN_FILES = (MANIFEST, REJECTED, FAILED, "manifest.json.tmp", "run.log", "README.md")
+RUN_FILES = (
+    MANIFEST,
+    REJECTED,
+    FAILED,
+    "manifest.json.tmp",
+    "run.log",
+    "README.md",
+    "README.md.tmp",
+)
+RUN_DIRS = (DATA_DIR, "plots", ".tinygen")
 
 
 def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) -> ScanResult:
@@ -56,6 +65,7 @@ def _check_same_run(out_dir: Path, resolved: ResolvedRecipe) -> None:
 def _remove_run_files(out_dir: Path) -> None:
     if not out_dir.is_dir():
         return
-    shutil.rmtree(out_dir / DATA_DIR, ignore_errors=True)
+    for name in RUN_DIRS:
+        shutil.rmtree(out_dir / name, ignore_errors=True)
     for name in RUN_FILES:
         (out_dir / name).unlink(missing_ok=True)

@@ -14,11 +14,21 @@ PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
 }
 
 
-def prices_for(model: str, price_in: float | None, price_out: float | None) -> Prices | None:
-    """Prices from the flags if given, else from the table (longest matching prefix)."""
-    if price_in is not None or price_out is not None:
-        return Prices(price_in or 0.0, price_out or 0.0)
-    matches = [name for name in PRICES_PER_MILLION if model.startswith(name)]
+def price_entry(model: str | None) -> tuple[str, tuple[float, float]] | None:
+    """The table entry for `model` (longest matching prefix, provider prefix ignored)."""
+    if not model:
+        return None
+    name = model.lower().rsplit("/", 1)[-1]
+    matches = [key for key in PRICES_PER_MILLION if name.startswith(key)]
     if not matches:
         return None
-    return Prices(*PRICES_PER_MILLION[max(matches, key=len)])
+    key = max(matches, key=len)
+    return key, PRICES_PER_MILLION[key]
+
+
+def prices_for(model: str, price_in: float | None, price_out: float | None) -> Prices | None:
+    """Prices from the flags if given, else from the table."""
+    if price_in is not None or price_out is not None:
+        return Prices(price_in or 0.0, price_out or 0.0)
+    entry = price_entry(model)
+    return Prices(*entry[1]) if entry else None

@@ -43,8 +43,10 @@ from rich.console import Console
 from rich.table import Table
 
 from tinygen.errors import TinygenError
+from tinygen.prices import price_entry
 from tinygen.resources import wordlists_dir
 from tinygen.store import DATA_DIR, FAILED, MANIFEST, REJECTED
+from tinygen.words import word_forms
 
 STATS_VERSION = 1
 XZ_PRESET = 6
@@ -53,16 +55,7 @@ NGRAM_MAX_KEPT = 1_000_000  # per n: above this, halve the hash-sampling rate
 HIST_BINS = 20
 CURVE_POINTS = 40
 TOP_K = 10
-
-# USD per 1M tokens (input, output), list prices; no batch or cache discounts.
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-3.5-turbo": (0.50, 1.50),
-}
+DEDUP_SUMMARY = "dedup_summary.json"  # written by `tinygen dedup` into its output directory
 
 # Capitalised words that are not character names (compared lowercased).
 _STOP_WORDS = """i i'm i'll i've i'd mom mum mommy mummy mama dad daddy papa grandma grandpa granny
@@ -136,28 +129,10 @@ def _shards(run_dir: Path) -> list[Path]:
 
 
 def _read_manifest(run_dir: Path) -> dict:
-    path = run_dir / MANIFEST
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}
+    return _read_json(run_dir / MANIFEST)
 
 
 # ---------------------------------------------------------------- word lists
-
-
-def _inflections(word: str) -> set[str]:
-    """`word` and its regular English inflections (crude, over-generating is harmless)."""
-    forms = {word, word + "s", word + "es", word + "ed", word + "d", word + "ing", word + "er"}
-    if word.endswith("e"):
-        forms |= {word[:-1] + "ing", word[:-1] + "er"}
-    if word.endswith("y") and len(word) > 2:
-        forms |= {word[:-1] + "ies", word[:-1] + "ied", word[:-1] + "ier"}
-    if len(word) > 2 and word[-1] not in "aeiouwxy" and word[-2] in "aeiou":
-        forms |= {word + word[-1] + "ed", word + word[-1] + "ing", word + word[-1] + "er"}
-    return forms
 
 
 Hit = tuple[str, str]  # (list name, entry)
@@ -182,7 +157,7 @@ class TextIndex:
     def _add(self, name: str, entry: str) -> None:
         tokens = words_of(entry)
         if len(tokens) == 1:
-            forms = frozenset(_inflections(tokens[0]))
+            forms = word_forms(tokens[0])
             self.entry_forms[name, entry] = forms
             for form in forms:
                 self.forms.setdefault(form, []).append((name, entry))
@@ -206,7 +181,7 @@ class TextIndex:
         forms = self.entry_forms.get((name, entry))
         if forms is None:
             norm = words_of(entry)
-            forms = " ".join(norm) if len(norm) != 1 else frozenset(_inflections(norm[0]))
+            forms = " ".join(norm) if len(norm) != 1 else word_forms(norm[0])
         if isinstance(forms, str):
             return f" {forms} " in padded
         return not forms.isdisjoint(tokens)
@@ -543,38 +518,45 @@ def _read_side_files(run_dir: Path, outcomes: Outcomes, problems: Counter[str]) 
         outcomes.failed[str((record.get("error") or {}).get("kind"))] += 1
 
 
-def price_for(model: str | None) -> tuple[str, tuple[float, float]] | None:
-    """The price-table entry for `model` (longest matching prefix), if any."""
-    if not model:
-        return None
-    name = model.lower().rsplit("/", 1)[-1]
-    matches = [key for key in PRICES if name.startswith(key)]
-    if not matches:
-        return None
-    key = max(matches, key=len)
-    return key, PRICES[key]
-
-
 def estimate_cost(teacher: dict, prompt_tokens: int, completion_tokens: int) -> dict:
     """Estimated USD of the tokens at list prices, or None with a note why not."""
     model = teacher.get("model")
-    found = None if teacher.get("kind") == "local" else price_for(model)
+    found = None if teacher.get("kind") == "local" else price_entry(model)
     if found is None:
         why = "local model: no API cost" if teacher.get("kind") == "local" else "unknown"
         return {"usd": None, "model": model, "price_per_1m": None, "note": why}
     key, (price_in, price_out) = found
     usd = (prompt_tokens * price_in + completion_tokens * price_out) / 1e6
     return {
-        "usd": round(usd, 4),
+        "usd": round(usd, 6),
         "model": model,
         "price_per_1m": {"input": price_in, "output": price_out, "as": key},
         "note": "list prices, no batch or cache discounts; includes rejected answers",
     }
 
 
+def _near_duplicates(run_dir: Path, out: Outcomes, answered: int) -> tuple[float, str]:
+    """Near-duplicate rate: from near-duplicate rejects, else from a `tinygen dedup` pass."""
+    near = sum(v for k, v in out.rejected.items() if "near" in k)
+    if near:
+        return _share(near, answered), "rejected"
+    summary = _read_json(run_dir / DEDUP_SUMMARY)
+    if isinstance(summary.get("near"), int) and summary.get("read"):
+        return _share(summary["near"], summary["read"]), DEDUP_SUMMARY
+    return 0.0, "rejected (none)"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _records_section(run_dir: Path, accepted: int, out: Outcomes, problems: Counter) -> dict:
     answered = accepted + sum(out.rejected.values())
-    near = sum(v for k, v in out.rejected.items() if "near" in k)
+    near_rate, near_source = _near_duplicates(run_dir, out, answered)
     return {
         "accepted": accepted,
         "rejected": sum(out.rejected.values()),
@@ -584,7 +566,8 @@ def _records_section(run_dir: Path, accepted: int, out: Outcomes, problems: Coun
         "failed_by_kind": dict(sorted(out.failed.items())),
         "finish_reasons": dict(sorted(out.finish.items())),
         "duplicate_rate": _share(out.rejected.get("duplicate", 0), answered),
-        "near_duplicate_rate": _share(near, answered),
+        "near_duplicate_rate": near_rate,
+        "near_duplicate_source": near_source,
         "acceptance_rate": _share(accepted, answered + sum(out.failed.values())),
         "file_problems": dict(problems),
     }
@@ -890,11 +873,9 @@ def short_summary(stats: dict) -> str:
         f"top opening {d['opening_3']['most_common']!r} {_pct(d['opening_3']['share'])} · "
         f"top name {d['name']['most_common']!r} {_pct(d['name']['share'])}",
     ]
-    required = [
-        f"{name} {_pct(c['required_share'])}"
-        for name, c in stats["coverage"].items()
-        if "error" not in c
-    ]
-    if required:
-        lines.append("lists required: " + ", ".join(required))
+    shares = {n: c["required_share"] for n, c in stats["coverage"].items() if "error" not in c}
+    lowest = sorted(shares, key=shares.__getitem__)[:4]
+    if lowest:
+        listed = ", ".join(f"{name} {_pct(shares[name])}" for name in lowest)
+        lines.append(f"list entries required: {listed}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinygen import __version__
+from tinygen.card import write_card
 from tinygen.checks import Answer, Rejection, first_rejection
 from tinygen.errors import ExitCode, TinygenError
 from tinygen.items import Item, build_item
@@ -21,6 +22,7 @@ from tinygen.progress import ProgressDisplay
 from tinygen.quality import build_checks, build_code_check
 from tinygen.recipe import ResolvedRecipe
 from tinygen.records import Provenance, accepted_record, failed_record, rejected_record
+from tinygen.report import corpus_stats
 from tinygen.retry import CallOutcome, RetryPolicy, call_with_retries
 from tinygen.runlog import RunLog
 from tinygen.seen import SeenTexts
@@ -28,6 +30,7 @@ from tinygen.stats import RunStats
 from tinygen.store import FAILED, REJECTED, JsonlAppender, ScanResult, ShardWriter
 from tinygen.teachers.base import Completion, Teacher, TeacherCallError
 
+CARD_SAMPLE = 50_000  # records whose text the end-of-run card's statistics read
 SIGNAL_EXIT = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
 
 
@@ -70,6 +73,7 @@ class RunResult:
     message: str
     stats: RunStats
     out_dir: Path
+    corpus: dict | None = None
 
     def summary(self) -> dict[str, object]:
         return {
@@ -317,9 +321,11 @@ class Generation:
                 f"and {out / FAILED} for why, or raise --max-items"
             )
         self.manifest.finish(code.status)
+        corpus = corpus_stats(out, sample=CARD_SAMPLE)
+        write_card(out, corpus)
         self.log.info(f"{code.status}: {message}")
         self.log.info(f"counts: {stats.summary()}")
-        return RunResult(code, message, stats, out)
+        return RunResult(code, message, stats, out, corpus)
 
 
 class _SignalHandlers:
