@@ -132,7 +132,7 @@ def test_api_key_is_written_nowhere(server, tmp_path):
     assert KEY not in out + err
     for path in tmp_path.rglob("*"):
         if path.is_file():
-            assert KEY not in path.read_text(encoding="utf-8"), path
+            assert KEY.encode() not in path.read_bytes(), path
 
 
 def test_rerun_resumes_and_other_seed_is_refused(server, tmp_path):
@@ -177,3 +177,21 @@ def test_malformed_dropped_and_slow_answers_are_retried(server, tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     retries = manifest["counts"]["retries_by_kind"]
     assert retries == {"bad_response": 1, "connection": 1, "timeout": 1}
+
+
+def test_near_duplicates_are_rejected_and_survive_resume(server, tmp_path):
+    base = "The little dog ran to the park and played with a big red ball all day long"
+    srv = server("--responder", "fixed", "--fixed-text", base + " with Ada.")
+    code, _, _ = cli(*gen_args(srv.base_url, tmp_path, 2, "--max-items", "3"))
+    assert code == 3
+    near = [r for r in read_jsonl(tmp_path / "rejected.jsonl") if r["reason"] != "duplicate"]
+    assert near == []  # the same text again is an exact duplicate, not a near one
+    srv2 = server("--responder", "fixed", "--fixed-text", base + " with Bo.")
+    code, _, _ = cli(*gen_args(srv2.base_url, tmp_path, 2, "--max-items", "4"))
+    assert code == 3
+    reasons = [r["reason"] for r in read_jsonl(tmp_path / "rejected.jsonl")]
+    assert reasons[-1] == "near_duplicate"
+    rejected = read_jsonl(tmp_path / "rejected.jsonl")[-1]
+    first = shard_records(tmp_path)[0]["index"]
+    assert rejected["value"] >= 0.8 and f"near copy of item {first}" in rejected["detail"]
+    assert (tmp_path / ".tinygen" / "neardup.sig").stat().st_size > 0

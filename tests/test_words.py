@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tinygen.canonical import text_key
 from tinygen.words import missing_words, uses_word
 
 
@@ -45,3 +46,8 @@ def test_absent_words_are_rejected(word, text):
 def test_missing_words_lists_only_the_absent():
     text = "The happy dogs jumped."
     assert missing_words(text, ["dog", "jump", "happy", "kite"]) == ["kite"]
+
+
+def test_text_key_ignores_case_width_and_spacing():
+    assert text_key("  Ｔhe  Cat\tsat.\n") == text_key("the cat sat.")
+    assert text_key("the cat sat.") != text_key("the cat sat!")

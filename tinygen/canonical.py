@@ -28,6 +28,11 @@ def normalize_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def text_key(text: str) -> str:
-    """Short digest of the normalized text (16 bytes, hex) used for exact dedup."""
-    return hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=16).hexdigest()
+def normalized_key(normalized: str) -> bytes:
+    """16-byte digest of an already normalized text (compact in memory)."""
+    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).digest()
+
+
+def text_key(text: str) -> bytes:
+    """The exact-dedup key of a text: the digest of its normalized form."""
+    return normalized_key(normalize_text(text))

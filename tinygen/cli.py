@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -15,8 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from tinygen import __version__
+from tinygen.dedup import dedup_files
 from tinygen.errors import ExitCode, TinygenError, UsageError
 from tinygen.limits import Budget, make_gate
+from tinygen.neardup import NearDupConfig
 from tinygen.preview import coverage_table, preset_table, preview_items
 from tinygen.prices import prices_for
 from tinygen.recipe import load_recipe
@@ -250,6 +253,45 @@ def stats_command(
             typer.echo(json.dumps(figures[0] if len(figures) == 1 else figures))
         else:
             render_stats(figures)
+
+
+@app.command("dedup")
+def dedup_command(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="JSONL files, run directories, or folders of JSONL.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the clean corpus.")],
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+    threshold: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Near-duplicate Jaccard threshold.")
+    ] = 0.8,
+    near: Annotated[bool, typer.Option(help="Also remove near duplicates (MinHash).")] = True,
+    shard_size: Annotated[int, typer.Option(min=1, help="Records per output shard.")] = 10_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Remove exact and near duplicates across existing corpora into one clean corpus.
+
+    Example: tinygen dedup runs/a runs/b --out runs/clean
+    """
+    with user_errors():
+        report = dedup_files(
+            inputs,
+            out,
+            text_field=text_field,
+            near=NearDupConfig(threshold=threshold) if near else None,
+            shard_size=shard_size,
+            progress=not quiet and sys.stderr.isatty(),
+        )
+    if json_out:
+        typer.echo(json.dumps(dataclasses.asdict(report)))
+    elif not quiet:
+        stderr.print(
+            f"read {report.read:,} records from {report.files} files · kept {report.kept:,} · "
+            f"removed {report.exact:,} exact and {report.near:,} near duplicates · "
+            f"{report.seconds:.1f}s → {out / 'data'} (why: {out / 'dedup_report.jsonl'})",
+            highlight=False,
+        )
 
 
 def _version(value: bool) -> None:

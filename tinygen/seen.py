@@ -1,36 +1,120 @@
-"""What a run has already accepted: exact text keys and (optionally) near-duplicates."""
+"""What a run has already accepted: exact text keys and near-duplicate signatures.
+
+Exact keys are rebuilt from the shards on every resume (the scan reads them anyway).
+Near-duplicate signatures are appended to `DIR/.tinygen/neardup.sig` as records are
+accepted, so a resume loads them instead of reshingling every shard; records the file
+lacks (a crash between the shard line and the signature) are added from the shards,
+and signatures of records that are not in the shards are dropped.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import jsonlines
+import numpy as np
 
 from tinygen.canonical import text_key
 from tinygen.checks import Rejection
+from tinygen.neardup import NearDupConfig, NearDupIndex, SignatureFileError, SignatureLog
 from tinygen.recipe import ResolvedRecipe
-from tinygen.store import ScanResult
+from tinygen.store import DATA_DIR, ScanResult
+
+STATE_DIR = ".tinygen"
+SIGNATURES = "neardup.sig"
 
 
 class SeenTexts:
-    """Refuses a text whose normalized form (or near copy) was accepted before."""
+    """Refuses a text whose normalized form, or a near copy of it, was accepted before."""
 
-    def __init__(self, text_keys: dict[str, int]) -> None:
+    def __init__(
+        self,
+        text_keys: dict[bytes, int],
+        near: NearDupIndex | None = None,
+        log: SignatureLog | None = None,
+    ) -> None:
         self._keys = text_keys
+        self._near = near
+        self._log = log
+        self._pending: tuple[str, np.ndarray] | None = None
 
     @classmethod
     def resume(cls, out_dir: Path, resolved: ResolvedRecipe, scan: ScanResult) -> SeenTexts:
-        """Start from the keys of the records already in the shards."""
-        return cls(scan.text_keys)
+        """Start from the records already in the shards."""
+        checks = resolved.recipe.checks
+        if not checks.near_duplicates:
+            return cls(scan.text_keys)
+        config = NearDupConfig(threshold=checks.near_duplicate_threshold)
+        path = out_dir / STATE_DIR / SIGNATURES
+        index = _load_index(path, config)
+        _reconcile(index, out_dir, {str(i) for i in scan.text_keys.values()})
+        path.parent.mkdir(exist_ok=True)
+        index.save(path)
+        return cls(scan.text_keys, index, SignatureLog(path, config))
 
     def check_and_add(self, record: dict) -> Rejection | None:
-        """A rejection if `record`'s text was seen; otherwise remember it."""
-        key = text_key(record["text"])
-        first = self._keys.setdefault(key, record["index"])
+        """A rejection if `record`'s text (or a near copy) was accepted before.
+
+        An exact key is remembered at once; a near-duplicate signature when the record
+        is reported `accepted`.
+        """
+        text = record["text"]
+        exact = text_key(text)
+        first = self._keys.setdefault(exact, record["index"])
         if first != record["index"]:
             return Rejection("duplicate", f"same normalized text as item {first}")
+        if self._near is None:
+            return None
+        signature = self._near.signature(text)
+        match = self._near.query(signature)
+        if match is not None:
+            del self._keys[exact]
+            key, jaccard = match
+            return Rejection(
+                "near_duplicate", f"near copy of item {key} (Jaccard ~{jaccard:.2f})", jaccard
+            )
+        self._pending = (str(record["index"]), signature)
         return None
 
     def accepted(self, record: dict) -> None:
-        """`record` went into a shard (near-duplicate signatures are kept from here)."""
+        """`record` went into a shard: index its signature and append it to the file."""
+        if self._pending is None or self._near is None or self._log is None:
+            return
+        key, signature = self._pending
+        self._pending = None
+        self._near.add(key, signature)
+        self._log.append(key, signature)
 
     def close(self) -> None:
-        """Flush anything kept on disk."""
+        if self._log is not None:
+            self._log.close()
+
+
+def _load_index(path: Path, config: NearDupConfig) -> NearDupIndex:
+    """The saved index, or an empty one if there is none or it was made otherwise."""
+    if not path.exists():
+        return NearDupIndex(config)
+    try:
+        return NearDupIndex.load(path, config)
+    except SignatureFileError:
+        return NearDupIndex(config)
+
+
+def _reconcile(index: NearDupIndex, out_dir: Path, accepted: set[str]) -> None:
+    """Make the index hold exactly the accepted records' signatures."""
+    index.drop(set(index.keys()) - accepted)
+    missing = accepted - set(index.keys())
+    for key, text in _shard_texts(out_dir, missing):
+        index.add(key, index.signature(text))
+
+
+def _shard_texts(out_dir: Path, wanted: set[str]) -> Iterator[tuple[str, str]]:
+    """(index as key, text) of the shard records in `wanted` (reads shards only if any)."""
+    if not wanted:
+        return
+    for shard in sorted((out_dir / DATA_DIR).glob("part-*.jsonl")):
+        with jsonlines.open(shard) as reader:
+            for record in reader:
+                if str(record["index"]) in wanted:
+                    yield str(record["index"]), record["text"]

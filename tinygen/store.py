@@ -42,7 +42,7 @@ class ScanResult:
     """What an output directory already holds."""
 
     done: set[int] = field(default_factory=set)
-    text_keys: dict[str, int] = field(default_factory=dict)
+    text_keys: dict[bytes, int] = field(default_factory=dict)
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)

@@ -1,0 +1,173 @@
+"""Near-duplicate index: what it finds, what it leaves alone, persistence, determinism."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinygen.neardup import (
+    NearDupConfig,
+    NearDupIndex,
+    SignatureFileError,
+    SignatureLog,
+    estimated_jaccard,
+    read_signatures,
+    shingle_sets,
+    signatures,
+)
+
+WORDS = [f"w{i}" for i in range(2000)]
+FRAME = (
+    "Once upon a time there was a {a} {b} named {c}. Every day {c} liked to {d} near the {e}. "
+    "One day {c} found a {f} {g} under a {h} and said: look at this {g}, it is so {a}! "
+    "{i} came to see the {g} and wanted to {d} with it too. {c} did not want to share. "
+    "Then a big {j} came and the {e} became very quiet. {c} and {i} had to {d} together. "
+    "They ran to the {h} and looked for a {k}. In the end {c} gave the {g} to {i}. "
+    "From that day on {c} and {i} were the best of friends, and the {b} was {f} again. "
+    "At night {c} dreamed of a {a} {j} that could {d} all the way to the {e} and back. "
+    "The next morning {i} brought a {k} and they played with the {g} until the sun went down."
+)
+SLOTS = "abcdefghijk"
+
+
+def story(rng: random.Random, **fixed: str) -> str:
+    fill = {s: " ".join(rng.choice(WORDS) for _ in range(2)) for s in SLOTS} | fixed
+    return FRAME.format(**fill)
+
+
+def edit(rng: random.Random, text: str, edits: int) -> str:
+    words = text.split()
+    for _ in range(edits):
+        words[rng.randrange(len(words))] = rng.choice(WORDS)
+    return " ".join(words)
+
+
+def test_near_copies_with_few_word_edits_are_found() -> None:
+    rng, index = random.Random(1), NearDupIndex()
+    originals = [story(rng) for _ in range(50)]
+    for n, text in enumerate(originals):
+        assert index.check_and_add(f"o{n}", text) is None
+    found = 0
+    for n, text in enumerate(originals):
+        match = index.check_and_add(f"c{n}", edit(rng, text, 1 + n % 3))
+        found += match is not None and match[0] == f"o{n}" and match[1] >= 0.8
+    assert found >= 48
+    assert len(index) == 50 + (50 - found)
+
+
+def test_unrelated_and_sibling_texts_are_not_matched() -> None:
+    rng, index = random.Random(2), NearDupIndex()
+    base = {s: f"base{s}" for s in SLOTS}
+    assert index.check_and_add("base", story(rng, **base)) is None
+    for n in range(30):
+        keep = {s: base[s] for s in "abc"}  # siblings: same frame, most slots redrawn
+        assert index.check_and_add(f"sib{n}", story(rng, **keep)) is None
+    for n in range(30):
+        assert index.check_and_add(f"other{n}", " ".join(rng.sample(WORDS, 150))) is None
+    assert len(index) == 61
+
+
+def test_punctuation_case_and_spacing_do_not_matter() -> None:
+    config = NearDupConfig()
+    a, b = "The dog, Max, ran home!  It was late.", "the DOG max ran home it was late"
+    sa, sb = signatures([a, b], config)
+    assert estimated_jaccard(sa, sb) == 1.0
+
+
+def test_shingles_match_a_plain_python_reference() -> None:
+    rng = random.Random(3)
+    letters = "abcdefghij_0123"
+    vocab = ["".join(rng.choices(letters, k=rng.randint(1, 20))) for _ in range(300)]
+    docs = []
+    for _ in range(200):
+        words = [rng.choice(vocab) + rng.choice(["", ",", "."]) for _ in range(rng.randint(0, 40))]
+        docs.append(" ".join(words))
+    for k in (1, 3, 5):
+        flat, offsets = shingle_sets(docs, k)
+        seen: dict[tuple, int] = {}
+        for d, doc in enumerate(docs):
+            words = re.findall(r"\w+", doc)
+            grams = [tuple(words[i : i + k]) for i in range(len(words) - k + 1)] or [tuple(words)]
+            hashes = flat[int(offsets[d]) : int(offsets[d + 1])].tolist()
+            assert len(hashes) == len(grams)
+            for gram, value in zip(grams, hashes, strict=True):
+                assert seen.setdefault(gram, value) == value
+        assert len(set(seen.values())) == len(seen)
+
+
+def test_short_and_empty_texts_get_signatures() -> None:
+    sigs = signatures(["", "hi", "hi there", "hi there you"], NearDupConfig())
+    assert sigs.shape == (4, NearDupConfig().num_perm)
+    assert estimated_jaccard(sigs[1], sigs[2]) < 1.0
+
+
+def test_save_load_round_trip_and_drop(tmp_path) -> None:
+    rng, index = random.Random(4), NearDupIndex()
+    texts = {f"k{n}": story(rng) for n in range(20)}
+    for key, text in texts.items():
+        index.check_and_add(key, text)
+    index.save(tmp_path / "sigs.bin")
+    loaded = NearDupIndex.load(tmp_path / "sigs.bin", NearDupConfig())
+    assert loaded.keys() == index.keys()
+    copy = edit(rng, texts["k7"], 1)
+    assert loaded.query(loaded.signature(copy))[0] == "k7"
+    assert loaded.drop(["k7", "missing"]) == 1
+    assert loaded.query(loaded.signature(copy)) is None
+    assert "k7" not in loaded and len(loaded) == 19
+
+
+def test_signature_log_cuts_a_torn_tail(tmp_path) -> None:
+    path, config = tmp_path / "sigs.bin", NearDupConfig()
+    sigs = signatures(["one two three four", "five six seven eight", "nine ten"], config)
+    with SignatureLog(path, config) as log:
+        log.append("a", sigs[0])
+        log.append("b", sigs[1])
+    size = path.stat().st_size
+    with path.open("ab") as handle:
+        handle.write(b"\x01\x00c" + sigs[2].tobytes()[:100])  # a crash mid-record
+    with SignatureLog(path, config) as log:  # reopening cuts the torn record off
+        assert path.stat().st_size == size
+        log.append("c", sigs[2])
+    keys = [key for key, _ in read_signatures(path, config)]
+    assert keys == ["a", "b", "c"]
+    loaded = NearDupIndex.load(path, config)
+    assert np.array_equal(dict(loaded.items())["b"], sigs[1])
+
+
+def test_signature_file_with_other_settings_is_refused(tmp_path) -> None:
+    path = tmp_path / "sigs.bin"
+    SignatureLog(path, NearDupConfig()).close()
+    with pytest.raises(SignatureFileError, match="other near-dup settings"):
+        NearDupIndex.load(path, NearDupConfig(shingle=5))
+    path.write_bytes(b"garbage")
+    with pytest.raises(SignatureFileError, match="not a tinygen signature file"):
+        NearDupIndex.load(path, NearDupConfig())
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="exceeds num_perm"):
+        NearDupConfig(bands=64, rows=8)
+    with pytest.raises(ValueError, match="threshold"):
+        NearDupConfig(threshold=0)
+
+
+def test_signatures_are_identical_across_processes() -> None:
+    text = "Lily found a shiny red ball in the park, and she played with it all day long."
+    code = (
+        "from tinygen.neardup import NearDupConfig, signatures; import sys; "
+        "print(signatures([sys.argv[1]], NearDupConfig())[0].tolist())"
+    )
+    outputs = set()
+    for seed in ("1", "2"):
+        env = os.environ | {"PYTHONHASHSEED": seed}
+        result = subprocess.run(
+            [sys.executable, "-c", code, text], env=env, capture_output=True, text=True, check=True
+        )
+        outputs.add(result.stdout)
+    assert outputs == {str(signatures([text], NearDupConfig())[0].tolist()) + "\n"}
