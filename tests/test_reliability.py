@@ -23,6 +23,19 @@ def wait_for_requests(srv, count: int, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def start_generate(srv, out, n: int, *, concurrency: int, wait_for: int):
+    """Start `tinygen generate` in a subprocess; return once `wait_for` requests arrived."""
+    args = [
+        sys.executable,
+        "-m",
+        "tinygen",
+        *gen_args(srv.base_url, out, n, "--concurrency", str(concurrency)),
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_requests(srv, wait_for)
+    return args, process
+
+
 def test_rpm_keeps_every_one_second_window_under_the_limit(server, tmp_path):
     srv = server()
     code, _, err = cli(*gen_args(srv.base_url, tmp_path, 30, "--rpm", "600"))
@@ -58,14 +71,7 @@ def test_max_cost_stops_then_rerun_resumes(server, tmp_path):
 @pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_cleanly_and_run_resumes(server, tmp_path, signum, exit_code):
     srv = server("--delay-ms", "100")
-    args = [
-        sys.executable,
-        "-m",
-        "tinygen",
-        *gen_args(srv.base_url, tmp_path, 200, "--concurrency", "16"),
-    ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_requests(srv, 40)
+    args, process = start_generate(srv, tmp_path, 200, concurrency=16, wait_for=40)
     process.send_signal(signum)
     _, err = process.communicate(timeout=30)
     assert process.returncode == exit_code, err
@@ -82,14 +88,7 @@ def test_signal_stops_cleanly_and_run_resumes(server, tmp_path, signum, exit_cod
 
 def test_second_interrupt_stops_at_once(server, tmp_path):
     srv = server("--delay-ms", "3000")
-    args = [
-        sys.executable,
-        "-m",
-        "tinygen",
-        *gen_args(srv.base_url, tmp_path, 50, "--concurrency", "8"),
-    ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_requests(srv, 8)
+    _, process = start_generate(srv, tmp_path, 50, concurrency=8, wait_for=8)
     process.send_signal(signal.SIGINT)
     time.sleep(0.3)
     started = time.monotonic()
