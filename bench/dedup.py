@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygen.canonical import normalize_text
-from tinygen.dedup import REPORT, dedup_files, key_of_normalized
+from tinygen.canonical import normalize_text, normalized_key
+from tinygen.dedup import REPORT, dedup_files
 from tinygen.neardup import NearDupConfig, NearDupIndex, shingle_sets, signatures_normalized
 
 VOCAB = Path(__file__).resolve().parent.parent / "wordlists" / "vocab"
@@ -233,7 +233,7 @@ def core_dedup(texts: list[str], config: NearDupConfig, batch: int = 1024) -> Ou
     cluster, merges = list(range(len(texts))), []
     for begin in range(0, len(texts), batch):
         normalized = [normalize_text(t) for t in texts[begin : begin + batch]]
-        keys = [key_of_normalized(n) for n in normalized]
+        keys = [normalized_key(n) for n in normalized]
         fresh = [i for i, key in enumerate(keys) if key not in seen]
         sigs = signatures_normalized([normalized[i] for i in fresh], config)
         bands = index.band_keys(sigs).tolist()

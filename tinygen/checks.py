@@ -122,11 +122,16 @@ def repetition_share(tokens: list[str], n: int = 4) -> float:
     return 1 - len(set(grams)) / len(grams)
 
 
+TAIL_TOKENS = 100  # small models often loop only at the end: measure the tail alone too
+
+
 def repetition(limit: float) -> Check:
-    """Reject degenerate repetition: too many repeated word 4-grams."""
+    """Reject degenerate repetition: too many repeated word 4-grams in the whole answer
+    or in its last 100 words (where a small model's loop usually sits)."""
 
     def check(answer: Answer) -> Rejection | None:
-        share = round(repetition_share(answer.tokens), 4)
+        tokens = answer.tokens
+        share = round(max(repetition_share(tokens), repetition_share(tokens[-TAIL_TOKENS:])), 4)
         answer.figures["repetition"] = share
         if share > limit:
             return Rejection(

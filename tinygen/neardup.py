@@ -27,6 +27,7 @@ import os
 import re
 import struct
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -207,37 +208,318 @@ def _unbias(share: np.ndarray | float) -> np.ndarray | float:
 
 # --- the index -------------------------------------------------------------------------
 
+Key = str | int
+_STR, _INT = 1, 2  # kind of the key in a slot; 0 once dropped
+_HI = _U64(0xFFFF_FFFF_0000_0000)
+_LO = _U64(0xFFFF_FFFF)
+_HI_INT = 0xFFFF_FFFF_0000_0000
+_FIBONACCI = 0x9E37_79B9_7F4A_7C15  # odd: spreads a hash's low bits into its top 32 bits
+FLUSH_MIN = 1024  # recent texts held in dicts before they join the sorted runs
+FLUSH_CAP = 4096  # ... or, while a prefetched batch is being queried, at most this many
+RATIO = 4  # each sorted run is at least RATIO times the size of the next one
+PREFETCH_MAX = 4096  # largest batch `band_keys` looks up in advance
+
+
+def _run_find(run: np.ndarray, prefixes: np.ndarray) -> list[int]:
+    """Slots of the entries of `run` whose prefix is one of `prefixes` (low 32 bits zero)."""
+    starts = run.searchsorted(prefixes)
+    hit = (run[starts] & _HI) == prefixes
+    if not hit.any():
+        return []
+    ends = np.minimum(run.searchsorted(prefixes[hit] | _LO, side="right"), len(run) - 1)
+    slots: list[int] = []
+    for start, end in zip(starts[hit].tolist(), ends.tolist(), strict=True):
+        slots.extend((run[start:end] & _LO).tolist())
+    return slots
+
+
+def _run_find_one(run: np.ndarray, prefix: int) -> list[int]:
+    """`_run_find` for a single prefix (a Python int)."""
+    at, slots = int(run.searchsorted(_U64(prefix))), []
+    while (value := int(run[at])) & _HI_INT == prefix and at < len(run) - 1:
+        slots.append(value & 0xFFFF_FFFF)
+        at += 1
+    return slots
+
+
+def _merged(runs: Sequence[np.ndarray], alive: np.ndarray | None = None) -> np.ndarray:
+    """One run holding the entries of sorted `runs` (the live slots' only, with `alive`)."""
+    parts = [run[:-1] for run in runs]
+    if alive is not None:
+        parts = [part[alive[(part & _LO).astype(np.intp)]] for part in parts]
+    size = sum(len(part) for part in parts)
+    merged = np.empty(size + 1, dtype=_U64)
+    np.concatenate(parts, out=merged[:size])
+    merged[:size].sort(kind="stable")  # sorted runs: timsort merges them in linear time
+    merged[size] = _MASK64
+    return merged
+
+
+class _Runs:
+    """A log-structured set of uint64 entries `prefix | slot`: `prefix` is the top 32 bits
+    of a 64-bit hash, `slot` a text's slot in the low 32 bits. Entries come in sorted runs
+    (each closed by an all-ones sentinel, so a search always lands on an entry); a new run
+    is merged into the one before while it is at least 1/`ratio` of its size: O(log n)
+    runs to search, each entry copied O(ratio log n) times."""
+
+    def __init__(self, ratio: int) -> None:
+        self.runs: list[np.ndarray] = []
+        self._ratio = ratio
+
+    def find(self, prefixes: np.ndarray) -> list[int]:
+        """Slots of the entries whose prefix is one of `prefixes` (low 32 bits zero)."""
+        slots: list[int] = []
+        for run in self.runs:
+            slots.extend(_run_find(run, prefixes))
+        return slots
+
+    def find_one(self, prefix: int) -> list[int]:
+        """`find` for a single prefix (a Python int)."""
+        slots: list[int] = []
+        for run in self.runs:
+            slots.extend(_run_find_one(run, prefix))
+        return slots
+
+    def matches(self, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(needle index, slot) of every entry whose prefix is one of `needles`, searched
+        in sorted order (far fewer cache misses than searching them one by one)."""
+        order = np.argsort(needles)
+        ordered = needles[order]
+        owners, slots = [order[:0]], [ordered[:0]]
+        for run in self.runs:
+            starts = run.searchsorted(ordered)
+            hit = np.flatnonzero((run[starts] & _HI) == ordered)
+            ends = np.minimum(run.searchsorted(ordered[hit] | _LO, "right"), len(run) - 1)
+            counts = ends - starts[hit]
+            skip = np.repeat(starts[hit] - (np.cumsum(counts) - counts), counts)
+            owners.append(np.repeat(order[hit], counts))
+            slots.append(run[skip + np.arange(len(skip))] & _LO)
+        return np.concatenate(owners), np.concatenate(slots)
+
+    def add(self, entries: np.ndarray, alive: np.ndarray | None = None) -> None:
+        """Add `entries` (any order) as a run; with `alive` (a flag per slot), first rewrite
+        everything into one run without the entries of dead slots."""
+        if alive is not None:
+            self.runs = [_merged(self.runs, alive)] if self.runs else []
+        if len(entries):
+            run = np.empty(len(entries) + 1, dtype=_U64)
+            run[:-1], run[-1] = np.sort(entries), _MASK64
+            self.runs.append(run)
+        runs = self.runs
+        while len(runs) > 1 and len(runs[-1]) * self._ratio >= len(runs[-2]):
+            runs[-2:] = [_merged(runs[-2:])]
+
+
+def _key_prefix(key: Key) -> int:
+    """Top 32 bits of a key's mixed `hash()` (salted, but it never leaves the process)."""
+    return (hash(key) * _FIBONACCI) & _HI_INT
+
+
+class _KeyStore:
+    """Keys by slot, all in one byte buffer, and a key -> slot lookup: recent keys in a
+    dict, older ones as hash prefixes in `_Runs` (8 bytes a key), confirmed on the key."""
+
+    def __init__(self) -> None:
+        self.kinds = bytearray()  # per slot: _STR, _INT, or 0 once dropped
+        self._data = bytearray()  # the keys of the stored slots, UTF-8 or decimal
+        self._ends = array("I")  # where each stored slot's key ends in _data ("Q" past 4 GB)
+        self._fresh: list[Key] = []  # the keys of the slots after the stored ones
+        self._recent: dict[Key, int] = {}
+        self._runs = _Runs(ratio=1 << 62)  # always one run: keys are small, lookups many
+
+    def append(self, key: Key) -> int:
+        """Put an absent `key` in the next slot, and return that slot."""
+        if isinstance(key, str):
+            self.kinds.append(_STR)
+        elif isinstance(key, int):
+            self.kinds.append(_INT)
+        else:
+            raise TypeError(f"keys are str or int, not {type(key).__name__}")
+        self._fresh.append(key)
+        self._recent[key] = len(self.kinds) - 1
+        return len(self.kinds) - 1
+
+    def key(self, slot: int) -> Key:
+        """The key in `slot`."""
+        stored = len(self._ends)
+        if slot >= stored:
+            return self._fresh[slot - stored]
+        raw = self._data[self._ends[slot - 1] if slot else 0 : self._ends[slot]]
+        return int(raw) if self.kinds[slot] == _INT else raw.decode("utf-8", "surrogatepass")
+
+    def find(self, key: Key) -> int | None:
+        """The live slot holding `key`, or None."""
+        slot = self._recent.get(key)
+        if slot is not None:
+            return slot
+        for slot in self._runs.find_one(_key_prefix(key)):
+            if self.kinds[slot] and self._holds(slot, key):
+                return slot
+        return None
+
+    def _holds(self, slot: int, key: Key) -> bool:
+        stored = self.key(slot)
+        return stored == key and isinstance(stored, str) == isinstance(key, str)
+
+    def kill(self, slot: int, key: Key) -> None:
+        """Mark the live `slot` holding `key` as dropped."""
+        self.kinds[slot] = 0
+        self._recent.pop(key, None)
+
+    def flush(self, alive: np.ndarray | None) -> None:
+        """Store the fresh keys, and move the recent ones into the sorted runs (purging
+        dead slots, with `alive`)."""
+        raws = [k.encode("utf-8", "surrogatepass") if isinstance(k, str) else b"%d" % k
+                for k in self._fresh]  # fmt: skip
+        ends = itertools.accumulate(map(len, raws), initial=self._ends[-1] if self._ends else 0)
+        next(ends)
+        self._data += b"".join(raws)
+        if len(self._data) > 0xFFFF_FFFF and self._ends.typecode == "I":
+            self._ends = array("Q", self._ends)
+        self._ends.extend(ends)
+        recent, count = self._recent, len(self._recent)
+        prefixes = np.fromiter(map(_key_prefix, recent), dtype=_U64, count=count)
+        self._runs.add(prefixes | np.fromiter(recent.values(), _U64, count), alive)
+        self._fresh, self._recent = [], {}
+
+
+class _BandTable:
+    """LSH buckets, band key -> slots. The bands of recent slots sit in a dict of exact keys;
+    `flush` moves them into `_Runs` (key prefix + slot: 8 bytes a band), whose hits are
+    only probable (32-bit prefixes) and must be confirmed by the caller."""
+
+    def __init__(self, bands: int) -> None:
+        self.recent: dict[int, int | list[int]] = {}
+        self.prefetched: dict[tuple, Sequence[int]] = {}  # band keys -> run hits, for a batch
+        self._width = bands
+        self.first, self.pending = 0, 0  # the slots in the dict: first, how many
+        self._runs = _Runs(RATIO)
+
+    def add(self, bands: Sequence[int], slot: int) -> None:
+        """Put `slot` (the next slot) into the bucket of each of its bands."""
+        recent = self.recent
+        present = recent.keys() & bands
+        for band in present:
+            hit = recent[band]
+            if type(hit) is int:
+                recent[band] = [hit, slot]
+            else:
+                hit.append(slot)
+        recent.update(dict.fromkeys(set(bands).difference(present) if present else bands, slot))
+        self.pending += 1
+
+    def candidates(self, bands: Sequence[int]) -> tuple[set[int], Sequence[int]]:
+        """Slots sharing a band key with the query (sure), and slots sharing a band key
+        prefix in the sorted runs (to be confirmed); dropped slots included."""
+        recent, sure = self.recent, set()
+        for band in recent.keys() & bands:  # one C-level pass; usually empty
+            hit = recent[band]
+            if type(hit) is int:
+                sure.add(hit)
+            else:
+                sure.update(hit)
+        if not self._runs.runs:
+            return sure, []
+        maybe = self.prefetched.get(tuple(bands)) if self.prefetched else None
+        if maybe is None:
+            maybe = self._runs.find(np.array(bands, dtype=_U64) & _HI)
+        return sure, maybe
+
+    def prefetch(self, keys: np.ndarray) -> None:
+        """Look up a batch of band-key rows in the sorted runs in one vectorized pass (sorted
+        needles: far fewer cache misses than one search per query)."""
+        self.prefetched = {}
+        if not self._runs.runs:
+            return
+        rows = keys.tolist()
+        self.prefetched = dict.fromkeys(map(tuple, rows), ())
+        owners, slots = self._runs.matches((keys & _HI).ravel())
+        if not len(owners):
+            return
+        owners //= self._width  # the row of each match
+        order = np.argsort(owners, kind="stable")
+        owners, found = owners[order], slots[order].tolist()
+        starts = [0, *(np.flatnonzero(np.diff(owners)) + 1).tolist()]
+        ends = [*starts[1:], len(found)]
+        for row, start, end in zip(owners[starts].tolist(), starts, ends, strict=True):
+            self.prefetched[tuple(rows[row])] = found[start:end]
+
+    def flush(self, keys: np.ndarray, alive: np.ndarray, purge: bool) -> None:
+        """Move the slots in the dict (their band `keys`; the live ones) into the runs."""
+        first, slots = self.first, np.arange(self.first, self.first + len(keys), dtype=_U64)
+        new = ((keys & _HI) | slots[:, None])[alive[first : first + len(keys)]].ravel()
+        self.first, self.pending, self.recent, self.prefetched = first + len(keys), 0, {}, {}
+        self._runs.add(new, alive if purge else None)
+
+
+def _shares_key(keys: np.ndarray, bands: Sequence[int]) -> np.ndarray:
+    """Which rows of band keys hold at least one of `bands`."""
+    return (keys[:, :, None] == np.array(bands, dtype=_U64)).any(axis=(1, 2))
+
+
+def _bucket_order(slots: list[int], keys: list[list[int]], bands: list[int]) -> list[int]:
+    """Candidates (ascending slots, their band keys) in the order in which the former index
+    (one dict of buckets) returned them: the iteration order of the Python set it built.
+    Only ties depend on it; rebuilding that set exactly keeps results identical."""
+    held = [set(row) for row in keys]
+    present = set().union(*held)
+    matched = set()
+    for band in bands:  # as `buckets.keys() & bands` built its result
+        if band in present:
+            matched.add(band)
+    found: set[int] = set()
+    for band in matched:
+        found.update([slot for slot, own in zip(slots, held, strict=True) if band in own])
+    return list(found)
+
 
 class NearDupIndex:
-    """Signatures of accepted texts, with LSH lookup of verified near-duplicates."""
+    """Signatures of accepted texts, with LSH lookup of verified near-duplicates.
+
+    Keys are str or int (an int comes back as an int). Memory per indexed text: the
+    signature (2 x num_perm bytes), 8 bytes per band, 8 bytes of key lookup, and the key's
+    UTF-8 or decimal bytes + 9; the last FLUSH_MIN or so texts also sit in dicts."""
 
     def __init__(self, config: NearDupConfig | None = None) -> None:
         self.config = config or NearDupConfig()
         self._blocks: list[np.ndarray] = []  # signatures, BLOCK rows each: no regrowth copies
-        self._keys: list[str | None] = []
-        self._slots: dict[str, int] = {}
-        self._buckets: dict[int, int | list[int]] = {}
+        self._keys = _KeyStore()
+        self._table = _BandTable(self.config.bands)
+        self._live = 0
+        self._dropped = 0  # slots dropped since the sorted runs were last purged
         width = self.config.bands * self.config.rows
         rng = np.random.default_rng(self.config.seed)
         self._band_mult = rng.integers(1, 2**63, size=width, dtype=np.int64).astype(_U64) | _U64(1)
         self._band_tag = np.arange(self.config.bands, dtype=_U64) * _POSITION[1]
 
     def __len__(self) -> int:
-        return len(self._slots)
+        return self._live
 
     def __contains__(self, key: object) -> bool:
-        return key in self._slots
+        return self._keys.find(key) is not None  # type: ignore[arg-type]
 
-    def keys(self) -> list[str]:
+    def keys(self) -> list[Key]:
         """Keys of the indexed texts, in insertion order."""
-        return [k for k in self._keys if k is not None]
+        return [key for key, _sig in self.items()]
 
     def signature(self, text: str) -> np.ndarray:
         """MinHash signature (uint16 array of num_perm values) of one raw text."""
         return signatures([text], self.config)[0]
 
     def band_keys(self, sigs: np.ndarray) -> np.ndarray:
-        """LSH bucket key of every band of each signature (n x bands, uint64)."""
+        """LSH bucket key of every band of each signature (n x bands, uint64).
+
+        For a batch (2 to PREFETCH_MAX signatures) the keys are also looked up in the
+        index's sorted runs in one vectorized pass, which the `query` calls that follow
+        with these keys reuse (valid until the runs change)."""
+        keys = self._band_keys(sigs)
+        if 1 < len(sigs) <= PREFETCH_MAX:
+            if self._table.pending >= FLUSH_MIN:
+                self.compact()
+            self._table.prefetch(keys)
+        return keys
+
+    def _band_keys(self, sigs: np.ndarray) -> np.ndarray:
         cfg = self.config
         width = cfg.bands * cfg.rows
         products = sigs[:, :width].astype(_U64) * self._band_mult
@@ -246,111 +528,148 @@ class NearDupIndex:
 
     def query(
         self, sig: np.ndarray, bands: Sequence[int] | None = None
-    ) -> tuple[str, float] | None:
-        """The most similar indexed text with estimated Jaccard >= threshold, or None."""
+    ) -> tuple[Key, float] | None:
+        """The most similar indexed text with estimated Jaccard >= threshold, or None.
+        `bands`, if given, must be `band_keys` of `sig`."""
         if bands is None:
-            bands = self.band_keys(sig[None, :])[0].tolist()
-        candidates = self._candidates(bands)
-        if not candidates:
+            bands = self._band_keys(sig[None, :])[0].tolist()
+        slots, unsure = self._candidates(bands)
+        if not slots:
             return None
-        slots = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        rows = np.stack([self._sig(slot) for slot in slots.tolist()])
-        scores = _unbias(np.count_nonzero(rows == sig, axis=1) / self.config.num_perm)
-        best = int(np.argmax(scores))
-        if scores[best] < self.config.threshold:
+        rows = np.stack([self._sig(slot) for slot in slots])
+        equal = rows == sig
+        scores = _unbias(np.count_nonzero(equal, axis=1) / self.config.num_perm)
+        if scores.max() < self.config.threshold:
             return None
-        return self._keys[slots[best]], float(scores[best])  # type: ignore[return-value]
+        if unsure:  # drop the candidates that only share a band key prefix
+            scores = np.where(self._confirmed(rows, equal, scores, bands), scores, -1.0)
+        return self._best(slots, rows, scores, list(bands))
+
+    def _confirmed(
+        self, rows: np.ndarray, equal: np.ndarray, scores: np.ndarray, bands: Sequence[int]
+    ) -> np.ndarray:
+        """Which candidates share a whole band key with the query: those with a band of
+        equal values, and (checked on their band keys) any others above the threshold."""
+        cfg = self.config
+        banded = equal[:, : cfg.bands * cfg.rows].reshape(len(rows), cfg.bands, cfg.rows)
+        shared = banded.all(axis=2).any(axis=1)
+        doubt = np.flatnonzero(~shared & (scores >= cfg.threshold))
+        if len(doubt):
+            shared[doubt] = _shares_key(self._band_keys(rows[doubt]), bands)
+        return shared
+
+    def _best(
+        self, slots: list[int], rows: np.ndarray, scores: np.ndarray, bands: list
+    ) -> tuple[Key, float] | None:
+        """The best-scoring candidate above the threshold (ties as the former index)."""
+        best = scores.max()
+        if best < self.config.threshold:
+            return None
+        tied = np.flatnonzero(scores == best)
+        if len(tied) == 1:
+            return self._keys.key(slots[tied[0]]), float(best)
+        keys = self._band_keys(rows)
+        valid = np.flatnonzero(_shares_key(keys, bands)).tolist()
+        order = _bucket_order([slots[i] for i in valid], keys[valid].tolist(), bands)
+        winners = {slots[i] for i in tied.tolist()}
+        return self._keys.key(next(s for s in order if s in winners)), float(best)
 
     def _sig(self, slot: int) -> np.ndarray:
         return self._blocks[slot // BLOCK][slot % BLOCK]
 
-    def _candidates(self, bands: Sequence[int]) -> set[int]:
-        """Slots sharing at least one band bucket with the query."""
-        buckets = self._buckets
-        found: set[int] = set()
-        for band in buckets.keys() & bands:  # one C-level pass; usually empty
-            hit = buckets[band]
-            if type(hit) is int:
-                found.add(hit)
-            else:
-                found.update(hit)
-        return found
+    def _rows(self, start: int, end: int) -> np.ndarray:
+        """The signatures of slots start..end-1."""
+        parts = [np.empty((0, self.config.num_perm), dtype=SIG_DTYPE)]
+        for block in range(start // BLOCK, (end + BLOCK - 1) // BLOCK):
+            base = block * BLOCK
+            parts.append(self._blocks[block][max(start - base, 0) : min(end - base, BLOCK)])
+        return np.concatenate(parts)
 
-    def add(self, key: str, sig: np.ndarray, bands: Sequence[int] | None = None) -> None:
-        """Index `sig` under `key` (a key already present is replaced)."""
-        if key in self._slots:
-            self.drop([key])
+    def _candidates(self, bands: Sequence[int]) -> tuple[list[int], bool]:
+        """Live slots (ascending) that may share a band key with the query, and whether
+        some of them still have to be confirmed (found by key prefix only)."""
+        sure, maybe = self._table.candidates(bands)
+        if maybe:
+            sure.update(maybe)
+        if not sure:
+            return [], False
+        kinds = self._keys.kinds
+        return sorted(slot for slot in sure if kinds[slot]), bool(maybe)
+
+    def add(self, key: Key, sig: np.ndarray, bands: Sequence[int] | None = None) -> None:
+        """Index `sig` under `key` (a key already present is replaced). `bands`, if given,
+        must be `band_keys` of `sig`."""
+        old = self._keys.find(key)
+        if old is not None:
+            self._drop_slot(old, key)
         if bands is None:
-            bands = self.band_keys(sig[None, :])[0].tolist()
-        slot = len(self._keys)
+            bands = self._band_keys(sig[None, :])[0].tolist()
+        slot = self._keys.append(key)
         if slot % BLOCK == 0:
             self._blocks.append(np.empty((BLOCK, self.config.num_perm), dtype=SIG_DTYPE))
         self._blocks[-1][slot % BLOCK] = sig
-        self._keys.append(key)
-        self._slots[key] = slot
-        self._bucket(bands, slot)
+        self._table.add(bands, slot)
+        self._live += 1
+        if self._table.pending >= (FLUSH_CAP if self._table.prefetched else FLUSH_MIN):
+            self.compact()
 
-    def _bucket(self, bands: Sequence[int], slot: int) -> None:
-        """Put `slot` into the bucket of each of its bands."""
-        buckets = self._buckets
-        present = buckets.keys() & bands
-        for band in present:
-            hit = buckets[band]
-            if type(hit) is int:
-                buckets[band] = [hit, slot]
-            else:
-                hit.append(slot)
-        buckets.update(dict.fromkeys(set(bands).difference(present) if present else bands, slot))
+    def compact(self) -> None:
+        """Move the recently added texts from dicts into the sorted runs (automatic; call it
+        to free the dicts' memory, e.g. when done adding)."""
+        alive = np.frombuffer(self._keys.kinds, dtype=np.uint8).astype(bool)
+        purge = self._dropped * 16 >= len(alive) > 0  # dead entries: at most 1/16
+        first = self._table.first
+        keys = self._band_keys(self._rows(first, first + self._table.pending))
+        self._table.flush(keys, alive, purge)
+        self._keys.flush(alive if purge else None)
+        if purge:
+            self._dropped = 0
 
-    def check_and_add(self, key: str, text: str) -> tuple[str, float] | None:
+    def check_and_add(self, key: Key, text: str) -> tuple[Key, float] | None:
         """The near-duplicate of `text` already indexed, or None after indexing `text`."""
         sig = self.signature(text)
-        bands = self.band_keys(sig[None, :])[0].tolist()
+        bands = self._band_keys(sig[None, :])[0].tolist()
         match = self.query(sig, bands)
         if match is None:
             self.add(key, sig, bands)
         return match
 
     def check_and_add_many(
-        self, keys: Sequence[str], sigs: np.ndarray
-    ) -> list[tuple[str, float] | None]:
+        self, keys: Sequence[Key], sigs: np.ndarray
+    ) -> list[tuple[Key, float] | None]:
         """`check_and_add` over a batch of signatures, in order (later ones see earlier)."""
-        all_bands = self.band_keys(sigs).tolist()
-        results: list[tuple[str, float] | None] = []
-        for key, sig, bands in zip(keys, sigs, all_bands, strict=True):
-            match = self.query(sig, bands)
-            if match is None:
-                self.add(key, sig, bands)
-            results.append(match)
+        results: list[tuple[Key, float] | None] = []
+        for begin in range(0, len(sigs), BATCH):
+            chunk = sigs[begin : begin + BATCH]
+            all_bands = self.band_keys(chunk).tolist()
+            for key, sig, bands in zip(keys[begin : begin + BATCH], chunk, all_bands, strict=True):
+                match = self.query(sig, bands)
+                if match is None:
+                    self.add(key, sig, bands)
+                results.append(match)
         return results
 
-    def drop(self, keys: Iterable[str]) -> int:
+    def drop(self, keys: Iterable[Key]) -> int:
         """Remove keys from the index (e.g. records lost in a crash); returns how many."""
         dropped = 0
         for key in keys:
-            slot = self._slots.pop(key, None)
-            if slot is None:
-                continue
-            for band in self.band_keys(self._sig(slot)[None, :])[0].tolist():
-                self._unbucket(band, slot)
-            self._keys[slot] = None
-            dropped += 1
+            slot = self._keys.find(key)
+            if slot is not None:
+                self._drop_slot(slot, key)
+                dropped += 1
         return dropped
 
-    def _unbucket(self, band: int, slot: int) -> None:
-        hit = self._buckets.get(band)
-        if hit == slot:
-            del self._buckets[band]
-        elif isinstance(hit, list):
-            hit.remove(slot)
-            if len(hit) == 1:
-                self._buckets[band] = hit[0]
+    def _drop_slot(self, slot: int, key: Key) -> None:
+        """Tombstone: the slot's entries stay until a purge but are never returned."""
+        self._keys.kill(slot, key)
+        self._live -= 1
+        self._dropped += 1
 
-    def items(self) -> Iterator[tuple[str, np.ndarray]]:
+    def items(self) -> Iterator[tuple[Key, np.ndarray]]:
         """(key, signature) of every indexed text, in insertion order."""
-        for slot, key in enumerate(self._keys):
-            if key is not None:
-                yield key, self._sig(slot)
+        for slot, kind in enumerate(self._keys.kinds):
+            if kind:
+                yield self._keys.key(slot), self._sig(slot)
 
     def save(self, path: Path) -> None:
         """Write the whole index to `path` atomically (a temporary file, then rename)."""
@@ -361,15 +680,22 @@ class NearDupIndex:
         os.replace(temporary, path)
 
     @classmethod
-    def load(cls, path: Path, config: NearDupConfig | None = None) -> NearDupIndex:
-        """Rebuild an index from a signature file (a torn or corrupt tail is cut off)."""
+    def load(
+        cls, path: Path, config: NearDupConfig | None = None, *, int_keys: bool = False
+    ) -> NearDupIndex:
+        """Rebuild an index from a signature file (a torn or corrupt tail is cut off).
+        `int_keys`: the keys were ints (files hold keys as text), give them back as ints."""
         index = cls(config)
         records = read_signatures(path, index.config)
         while chunk := list(itertools.islice(records, BLOCK)):
             sigs = np.stack([sig for _key, sig in chunk])
-            for (key, sig), bands in zip(chunk, index.band_keys(sigs).tolist(), strict=True):
-                index.add(key, sig, bands)
+            for (key, sig), bands in zip(chunk, index._band_keys(sigs).tolist(), strict=True):
+                index.add(int(key) if int_keys else key, sig, bands)
+        index.compact()
         return index
+
+
+# --- the signature file --------------------------------------------------------------------
 
 
 # --- the signature file --------------------------------------------------------------------
@@ -388,9 +714,10 @@ def _header(config: NearDupConfig) -> bytes:
     return MAGIC + json.dumps(fields, sort_keys=True).encode() + b"\n"
 
 
-def _record(key: str, sig: np.ndarray) -> bytes:
-    """One record: key length, key, signature, CRC32 of all of it."""
-    body = struct.pack("<H", len(key.encode())) + key.encode() + sig.astype("<u2").tobytes()
+def _record(key: str | int, sig: np.ndarray) -> bytes:
+    """One record: key length, key (an int as its decimal text), signature, CRC32 of all."""
+    raw = key.encode() if isinstance(key, str) else str(key).encode()
+    body = struct.pack("<H", len(raw)) + raw + sig.astype("<u2").tobytes()
     return body + struct.pack("<I", zlib.crc32(body))
 
 
@@ -408,7 +735,7 @@ class SignatureLog:
             self._handle.write(_header(config))
             self._handle.flush()
 
-    def append(self, key: str, sig: np.ndarray) -> None:
+    def append(self, key: str | int, sig: np.ndarray) -> None:
         """Append and flush one record (a crash loses at most this record)."""
         self._handle.write(_record(key, sig))
         self._handle.flush()

@@ -28,9 +28,11 @@ from tinygen.vocabulary import Vocabulary, vocabulary_check
 
 
 def build_checks(resolved: ResolvedRecipe) -> list[Check]:
-    """The text checks of a recipe, cheapest first."""
+    """The text checks of a recipe, in the order their reasons are most telling."""
     config = resolved.recipe.checks
     checks: list[Check] = [content_filter, empty]
+    if config.max_repetition is not None:  # before cut_off: a loop is why an answer runs on
+        checks.append(repetition(config.max_repetition))
     if config.cut_off:
         checks.append(cut_off)
     if config.encoding:
@@ -39,8 +41,6 @@ def build_checks(resolved: ResolvedRecipe) -> list[Check]:
         checks.append(meta_talk)
     if config.min_words is not None or config.max_words is not None:
         checks.append(length_bounds(config.min_words, config.max_words))
-    if config.max_repetition is not None:
-        checks.append(repetition(config.max_repetition))
     if config.required_words:
         checks.append(required_words(config.required_words))
     if config.max_outside_vocabulary is not None:

