@@ -12,7 +12,8 @@ the same shingles the index uses, as does every pair the dedup reports.
 Reported: docs/s of `tinygen.dedup.dedup_files` over the corpus as JSONL (a child process:
 read, exact + near dedup, write shards and report), its peak RSS, and the same for the
 in-memory core; recall of planted pairs with true J >= threshold; precision of reported
-merges on planted copies and on siblings. `--sweep` compares shingle sizes and LSH shapes
+merges on planted copies and on siblings; bytes per indexed text of the index holding
+the whole corpus. `--sweep` compares shingle sizes and LSH shapes
 (with and without verifying candidates); `--compare` times rensa against datasketch.
 
     python bench/dedup.py [--docs 100000] [--repeat 3] [--sweep] [--compare]
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,7 +38,13 @@ import numpy as np
 
 from tinygen.canonical import normalize_text, normalized_key
 from tinygen.dedup import REPORT, dedup_files
-from tinygen.neardup import NearDupConfig, NearDupIndex, shingle_sets, signatures_normalized
+from tinygen.neardup import (
+    BATCH,
+    NearDupConfig,
+    NearDupIndex,
+    shingle_sets,
+    signatures_normalized,
+)
 
 VOCAB = Path(__file__).resolve().parent.parent / "wordlists" / "vocab"
 NAMES = ["Lily", "Tom", "Mia", "Ben", "Sara", "Max", "Zoe", "Sam"]
@@ -345,6 +353,35 @@ def outcome_from_report(out: Path, docs: int) -> Outcome:
     return Outcome(cluster, merges, 0.0, 0.0)
 
 
+# --- index memory -------------------------------------------------------------------------
+
+
+def index_memory(sigs: np.ndarray, config: NearDupConfig, str_keys: bool) -> tuple[float, float]:
+    """Bytes per indexed text of an index holding all `sigs` (traced allocations after
+    `compact`, and at the peak while adding); keys 42 or "doc-0000042"."""
+    index = NearDupIndex(config)
+    tracemalloc.start()
+    start = tracemalloc.get_traced_memory()[0]
+    for begin in range(0, len(sigs), BATCH):
+        batch = sigs[begin : begin + BATCH]
+        for n, bands in enumerate(index.band_keys(batch).tolist(), begin):
+            index.add(f"doc-{n:07d}" if str_keys else n, sigs[n], bands)
+    index.compact()
+    used, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return (used - start) / len(sigs), (peak - start) / len(sigs)
+
+
+def _report_memory(corpus: Corpus, config: NearDupConfig) -> None:
+    sigs = signatures_normalized([normalize_text(t) for t in corpus.texts], config)
+    rows = []
+    for name, str_keys in (("int (42)", False), ('str ("doc-0000042")', True)):
+        used, peak = index_memory(sigs, config, str_keys)
+        rows.append([name, f"{used:.0f}", f"{peak:.0f}"])
+    print(f"\nindex memory, all {len(sigs):,} texts indexed (tracemalloc, bytes per text):")
+    print(table(["keys", "after compact()", "peak while adding"], rows))
+
+
 # --- library comparison -------------------------------------------------------------------
 
 
@@ -483,6 +520,7 @@ def main() -> None:
     truth = TrueJaccard(corpus.texts, config.shingle)
     _report_distribution(corpus, truth)
     _report_speed(corpus, truth, config, args.repeat)
+    _report_memory(corpus, config)
     if args.sweep:
         print("\nparameter sweep (in-memory core, docs/s = CPU; verified unless noted):")
         print(table([*QUALITY_HEADER, "docs/s"], sweep(corpus, config)))
