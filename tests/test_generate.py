@@ -11,6 +11,7 @@ import sys
 import time
 
 from tests.conftest import KEY, cli, gen_args, read_jsonl, shard_records
+from tinygen.neardup import NearDupConfig, NearDupIndex
 
 RECORD_FIELDS = {
     "id",
@@ -195,3 +196,13 @@ def test_near_duplicates_are_rejected_and_survive_resume(server, tmp_path):
     first = shard_records(tmp_path)[0]["index"]
     assert rejected["value"] >= 0.8 and f"near copy of item {first}" in rejected["detail"]
     assert (tmp_path / ".tinygen" / "neardup.sig").stat().st_size > 0
+
+
+def test_signature_file_is_reconciled_with_the_shards(server, tmp_path):
+    srv = server()
+    assert cli(*gen_args(srv.base_url, tmp_path, 20))[0] == 0
+    signatures = tmp_path / ".tinygen" / "neardup.sig"
+    signatures.write_bytes(signatures.read_bytes()[:-300])  # a crash cut the last records
+    assert cli(*gen_args(srv.base_url, tmp_path, 30))[0] == 0
+    index = NearDupIndex.load(signatures, NearDupConfig(), int_keys=True)
+    assert sorted(index.keys()) == sorted(r["index"] for r in shard_records(tmp_path))

@@ -179,8 +179,8 @@ def test_signatures_are_identical_across_processes() -> None:
 
 
 class DictIndex:
-    """The former index, as a reference: one dict of buckets (band key -> slots), the
-    candidates in the iteration order of a Python set, the first best one returned."""
+    """The former index, as a reference: one dict of buckets (band key -> slots); of
+    equally good candidates the earliest indexed one is returned."""
 
     def __init__(self, index: NearDupIndex) -> None:
         self.index, self.buckets, self.slots = index, {}, {}
@@ -210,7 +210,7 @@ class DictIndex:
         for band in self.buckets.keys() & self.bands(sig):
             found.update(self.buckets[band])
         best = None
-        for slot in found:
+        for slot in sorted(found):
             key, other = self.entries[slot]
             score = estimated_jaccard(other, sig)
             if score >= self.index.config.threshold and (best is None or score > best[1]):

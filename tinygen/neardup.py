@@ -13,6 +13,12 @@ estimated Jaccard (share of equal signature values) reaches `threshold`. The che
 matters: stories from one recipe are siblings that share whole sentences, and about
 half of the raw LSH candidates among them are below the threshold.
 
+The index is compact, about 600 bytes per text at the default settings: signatures in
+uint16 blocks; LSH buckets as sorted uint64 arrays of (top 32 bits of a band key, slot)
+entries, log-structured (recent inserts wait in a dict, then merge into sorted runs); keys
+in one byte buffer. A candidate found by a key prefix is confirmed on its whole band keys,
+so the results are exactly those of plain dict buckets.
+
 Everything is deterministic across processes (no use of Python's salted `hash()`), so
 signatures can be persisted: `save`/`load` write a whole index atomically, and
 `SignatureLog` appends one record per accepted text during a run. Both use one format,
@@ -186,7 +192,8 @@ def signatures_normalized(normalized: Sequence[str], config: NearDupConfig) -> n
         matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
             shingles, offsets, config.num_perm, config.seed
         )
-        full = np.array(matrix.to_rows(), dtype=np.uint32)
+        flat = array("I", itertools.chain.from_iterable(matrix.to_rows()))  # 32-bit values
+        full = np.frombuffer(flat, dtype=np.uint32).reshape(len(batch), config.num_perm)
         out[begin : begin + len(batch)] = full & 0xFFFF  # low 16 bits: see SIG_DTYPE
     return out
 
@@ -358,6 +365,7 @@ class _KeyStore:
         return None
 
     def _holds(self, slot: int, key: Key) -> bool:
+        """Whether `slot` holds `key` (1 and "1" are different keys)."""
         stored = self.key(slot)
         return stored == key and isinstance(stored, str) == isinstance(key, str)
 
@@ -457,28 +465,13 @@ def _shares_key(keys: np.ndarray, bands: Sequence[int]) -> np.ndarray:
     return (keys[:, :, None] == np.array(bands, dtype=_U64)).any(axis=(1, 2))
 
 
-def _bucket_order(slots: list[int], keys: list[list[int]], bands: list[int]) -> list[int]:
-    """Candidates (ascending slots, their band keys) in the order in which the former index
-    (one dict of buckets) returned them: the iteration order of the Python set it built.
-    Only ties depend on it; rebuilding that set exactly keeps results identical."""
-    held = [set(row) for row in keys]
-    present = set().union(*held)
-    matched = set()
-    for band in bands:  # as `buckets.keys() & bands` built its result
-        if band in present:
-            matched.add(band)
-    found: set[int] = set()
-    for band in matched:
-        found.update([slot for slot, own in zip(slots, held, strict=True) if band in own])
-    return list(found)
-
-
 class NearDupIndex:
     """Signatures of accepted texts, with LSH lookup of verified near-duplicates.
 
-    Keys are str or int (an int comes back as an int). Memory per indexed text: the
-    signature (2 x num_perm bytes), 8 bytes per band, 8 bytes of key lookup, and the key's
-    UTF-8 or decimal bytes + 9; the last FLUSH_MIN or so texts also sit in dicts."""
+    Keys are str or int (an int comes back as an int; 1 and "1" are different keys).
+    Memory per indexed text: the signature (2 x num_perm bytes), 8 bytes per band, 8 bytes
+    of key lookup, the key's UTF-8 or decimal bytes + 5; up to FLUSH_MIN-FLUSH_CAP recent
+    texts also sit in dicts (about 2.5 KB each) until `compact` (automatic)."""
 
     def __init__(self, config: NearDupConfig | None = None) -> None:
         self.config = config or NearDupConfig()
@@ -520,6 +513,7 @@ class NearDupIndex:
         return keys
 
     def _band_keys(self, sigs: np.ndarray) -> np.ndarray:
+        """`band_keys` without the look-up in advance."""
         cfg = self.config
         width = cfg.bands * cfg.rows
         products = sigs[:, :width].astype(_U64) * self._band_mult
@@ -543,7 +537,7 @@ class NearDupIndex:
             return None
         if unsure:  # drop the candidates that only share a band key prefix
             scores = np.where(self._confirmed(rows, equal, scores, bands), scores, -1.0)
-        return self._best(slots, rows, scores, list(bands))
+        return self._best(slots, scores)
 
     def _confirmed(
         self, rows: np.ndarray, equal: np.ndarray, scores: np.ndarray, bands: Sequence[int]
@@ -558,23 +552,15 @@ class NearDupIndex:
             shared[doubt] = _shares_key(self._band_keys(rows[doubt]), bands)
         return shared
 
-    def _best(
-        self, slots: list[int], rows: np.ndarray, scores: np.ndarray, bands: list
-    ) -> tuple[Key, float] | None:
-        """The best-scoring candidate above the threshold (ties as the former index)."""
-        best = scores.max()
-        if best < self.config.threshold:
+    def _best(self, slots: list[int], scores: np.ndarray) -> tuple[Key, float] | None:
+        """The best-scoring candidate above the threshold; on a tie, the earliest indexed."""
+        best = int(np.argmax(scores))  # argmax takes the first maximum: slots ascend
+        if scores[best] < self.config.threshold:
             return None
-        tied = np.flatnonzero(scores == best)
-        if len(tied) == 1:
-            return self._keys.key(slots[tied[0]]), float(best)
-        keys = self._band_keys(rows)
-        valid = np.flatnonzero(_shares_key(keys, bands)).tolist()
-        order = _bucket_order([slots[i] for i in valid], keys[valid].tolist(), bands)
-        winners = {slots[i] for i in tied.tolist()}
-        return self._keys.key(next(s for s in order if s in winners)), float(best)
+        return self._keys.key(slots[best]), float(scores[best])
 
     def _sig(self, slot: int) -> np.ndarray:
+        """The signature in `slot`."""
         return self._blocks[slot // BLOCK][slot % BLOCK]
 
     def _rows(self, start: int, end: int) -> np.ndarray:

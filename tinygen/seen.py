@@ -37,7 +37,7 @@ class SeenTexts:
         self._keys = text_keys
         self._near = near
         self._log = log
-        self._pending: tuple[str, np.ndarray] | None = None
+        self._pending: tuple[int, np.ndarray] | None = None
 
     @classmethod
     def resume(cls, out_dir: Path, resolved: ResolvedRecipe, scan: ScanResult) -> SeenTexts:
@@ -48,7 +48,7 @@ class SeenTexts:
         config = NearDupConfig(threshold=checks.near_duplicate_threshold)
         path = out_dir / STATE_DIR / SIGNATURES
         index = _load_index(path, config)
-        _reconcile(index, out_dir, {str(i) for i in scan.text_keys.values()})
+        _reconcile(index, out_dir, set(scan.text_keys.values()))
         path.parent.mkdir(exist_ok=True)
         index.save(path)
         return cls(scan.text_keys, index, SignatureLog(path, config))
@@ -74,7 +74,7 @@ class SeenTexts:
             return Rejection(
                 "near_duplicate", f"near copy of item {key} (Jaccard ~{jaccard:.2f})", jaccard
             )
-        self._pending = (str(record["index"]), signature)
+        self._pending = (record["index"], signature)
         return None
 
     def accepted(self, record: dict) -> None:
@@ -96,12 +96,12 @@ def _load_index(path: Path, config: NearDupConfig) -> NearDupIndex:
     if not path.exists():
         return NearDupIndex(config)
     try:
-        return NearDupIndex.load(path, config)
+        return NearDupIndex.load(path, config, int_keys=True)
     except SignatureFileError:
         return NearDupIndex(config)
 
 
-def _reconcile(index: NearDupIndex, out_dir: Path, accepted: set[str]) -> None:
+def _reconcile(index: NearDupIndex, out_dir: Path, accepted: set[int]) -> None:
     """Make the index hold exactly the accepted records' signatures."""
     index.drop(set(index.keys()) - accepted)
     missing = accepted - set(index.keys())
@@ -109,12 +109,12 @@ def _reconcile(index: NearDupIndex, out_dir: Path, accepted: set[str]) -> None:
         index.add(key, index.signature(text))
 
 
-def _shard_texts(out_dir: Path, wanted: set[str]) -> Iterator[tuple[str, str]]:
+def _shard_texts(out_dir: Path, wanted: set[int]) -> Iterator[tuple[int, str]]:
     """(index as key, text) of the shard records in `wanted` (reads shards only if any)."""
     if not wanted:
         return
     for shard in sorted((out_dir / DATA_DIR).glob("part-*.jsonl")):
         with jsonlines.open(shard) as reader:
             for record in reader:
-                if str(record["index"]) in wanted:
-                    yield str(record["index"]), record["text"]
+                if record["index"] in wanted:
+                    yield record["index"], record["text"]
