@@ -1,7 +1,16 @@
-"""Any OpenAI-compatible chat endpoint, through the `openai` SDK with its retries off."""
+"""Any OpenAI-compatible chat endpoint, on the `openai` SDK's HTTP client, retries off.
+
+The SDK client supplies the configuration (base URL, API key and its headers) and the
+transport (`openai.DefaultAioHttpClient`, its aiohttp client with the pool sized to the
+concurrency). tinygen posts the chat-completions JSON on that client itself and reads the
+answer's JSON: the SDK's per-call request building and response models cost about 1 ms of
+CPU a call, several times everything else tinygen does per answer (bench/throughput.py).
+Failures are classified here by status code, and tenacity owns every retry.
+"""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlparse
 
 import httpx2
@@ -33,49 +42,41 @@ class OpenAITeacher:
     ) -> None:
         limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         hooks = {"request": [_pace_hook(RequestPacer(rpm))]} if rpm else {}
-        self._base_url = base_url
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=timeout,
-            http_client=openai.DefaultAioHttpClient(
-                limits=limits, timeout=timeout, event_hooks=hooks
-            ),
+        self._http = openai.DefaultAioHttpClient(limits=limits, timeout=timeout, event_hooks=hooks)
+        client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, http_client=self._http
         )
+        self._url = f"{client.base_url}chat/completions"
+        headers = {**client.default_headers, **client.auth_headers}
+        self._headers = {name: value for name, value in headers.items() if isinstance(value, str)}
 
     def describe(self) -> dict[str, object]:
-        host = urlparse(self._base_url).netloc if self._base_url else "api.openai.com"
-        return {"kind": "openai-compatible", "host": host}
+        return {"kind": "openai-compatible", "host": urlparse(self._url).netloc}
 
     async def complete(self, messages: list[dict[str, str]], params: TeacherParams) -> Completion:
-        """POST /chat/completions through the SDK's client and read the JSON as is.
-
-        `client.post(..., cast_to=object)` keeps the SDK's HTTP stack, auth and typed
-        errors but skips its per-call request transformation and pydantic parsing,
-        which cost more CPU than the rest of tinygen's work per answer.
-        """
+        """POST one chat-completions request; raise TeacherCallError on any failure."""
+        body = {"messages": messages, **request_body(params)}
         try:
-            data = await self._client.post(
-                "/chat/completions",
-                body={"messages": messages, **request_body(params)},
-                cast_to=object,
-            )
-        except openai.OpenAIError as exc:
-            raise classify(exc) from None
-        except ValueError as exc:  # the SDK lets JSON errors through
+            response = await self._http.post(self._url, json=body, headers=self._headers)
+        except httpx2.TransportError as exc:
+            raise transport_error(exc) from None
+        if response.status_code >= 300:
+            raise status_error(response.status_code, response.headers, response.text)
+        try:
+            data = response.json()
+        except ValueError as exc:
             raise TeacherCallError(
-                "bad_response", f"unreadable answer: {exc}", retryable=True
+                "bad_response", f"the answer is not JSON: {exc}", retryable=True
             ) from None
         return completion_from(data)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._http.aclose()
 
 
 def _pace_hook(pacer: RequestPacer):
     """An HTTP request hook that holds each request until the pacer releases it, so
-    the pace is measured when requests really leave, after the SDK's own work."""
+    the pace is measured when requests really leave."""
 
     async def hook(request: httpx2.Request) -> None:
         await pacer.wait()
@@ -117,56 +118,46 @@ def completion_from(data: object) -> Completion:
         ) from None
 
 
-def classify(exc: openai.OpenAIError) -> TeacherCallError:
-    """Map an SDK exception to a kind, and whether to retry or stop the run."""
-    if isinstance(exc, openai.APIStatusError):
-        return _classify_status(exc)
-    if isinstance(exc, openai.APITimeoutError) and isinstance(_root_cause(exc), TimeoutError):
+def transport_error(exc: httpx2.TransportError) -> TeacherCallError:
+    """A timeout (only a TimeoutError at the root is one: the aiohttp transport reports a
+    dropped connection as a connect timeout) or another connection failure."""
+    root: BaseException = exc
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    if isinstance(exc, httpx2.TimeoutException) and isinstance(root, TimeoutError):
         return TeacherCallError("timeout", "the request timed out", retryable=True)
-    if isinstance(exc, openai.APIConnectionError):
-        return TeacherCallError("connection", f"connection error: {exc}", retryable=True)
-    return TeacherCallError("bad_response", f"unreadable answer: {exc}", retryable=True)
+    return TeacherCallError("connection", f"connection error: {root!r}"[:300], retryable=True)
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception (the aiohttp transport reports a dropped connection as a
-    timeout: only a TimeoutError at the root is one)."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return exc
-
-
-def _classify_status(exc: openai.APIStatusError) -> TeacherCallError:
-    status = exc.status_code
-    message = _error_message(exc)
+def status_error(status: int, headers: httpx2.Headers | dict, text: str) -> TeacherCallError:
+    """What an HTTP error status means: stop the run, retry, or fail the item."""
+    message = f"HTTP {status}: {error_message(text)}"
     if status in FATAL_STATUS:
+        kind = "auth" if status in (401, 403) else "not_found"
         return TeacherCallError(
-            "auth" if status in (401, 403) else "not_found",
-            f"{FATAL_STATUS[status]}: {message}",
+            kind,
+            f"{FATAL_STATUS[status]}: {error_message(text)}",
             retryable=False,
             fatal=True,
             status=status,
         )
-    retry_after = retry_after_seconds(exc.response.headers)
     if status in RETRYABLE_STATUS or status >= 500:
         kind = "rate_limit" if status == 429 else "server_error" if status >= 500 else "conflict"
         return TeacherCallError(
-            kind,
-            f"HTTP {status}: {message}",
-            retryable=True,
-            status=status,
-            retry_after=retry_after,
+            kind, message, retryable=True, status=status, retry_after=retry_after_seconds(headers)
         )
-    return TeacherCallError(
-        "client_error", f"HTTP {status}: {message}", retryable=False, status=status
-    )
+    return TeacherCallError("client_error", message, retryable=False, status=status)
 
 
-def _error_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        return str(body.get("message") or body)[:300]
-    return str(exc.message)[:300]
+def error_message(text: str) -> str:
+    """The `error.message` of an OpenAI-style error body, else the body's start."""
+    try:
+        error = json.loads(text).get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:300]
+    except (ValueError, AttributeError):
+        pass
+    return text.strip()[:300] or "(no body)"
 
 
 def retry_after_seconds(headers: httpx2.Headers | dict[str, str]) -> float | None:
