@@ -155,7 +155,7 @@ def main() -> None:
         f"{'delay':>6} {'bare req/s':>11} {'tinygen req/s':>14} {'ratio':>6} "
         f"{'CPU s/1k bare':>14} {'CPU s/1k tg':>12} {'RSS MB bare':>12} {'RSS MB tg':>10}"
     )
-    for delay in (int(d) for d in args.delays.split(",")):
+    for delay in (int(d) for d in args.delays.split(",") if d):
         row = compare(delay, args.requests, args.concurrency)
         print(
             f"{delay:>4}ms {row['bare_req_s']:>11.0f} {row['tinygen_req_s']:>14.0f} "

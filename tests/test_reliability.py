@@ -218,3 +218,15 @@ def test_full_disk_is_a_clear_error_and_the_run_resumes_elsewhere(server, small_
     assert code == 0, err
     records = shard_records(moved)
     assert len(records) == 2000 and len({r["index"] for r in records}) == 2000
+
+
+def test_a_second_run_on_the_same_directory_is_refused(server, tmp_path):
+    srv = server("--delay-ms", "300")
+    _, process = start_generate(srv, tmp_path, 60, concurrency=4, wait_for=4)
+    try:
+        code, _, err = cli(*gen_args(srv.base_url, tmp_path, 60))
+        assert code == 1 and "another tinygen process is writing to" in err
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert len({r["index"] for r in shard_records(tmp_path)}) == len(shard_records(tmp_path))

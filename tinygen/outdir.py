@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from pathlib import Path
+from typing import IO
 
 from tinygen.errors import TinygenError, UsageError
 from tinygen.recipe import ResolvedRecipe
 from tinygen.store import DATA_DIR, FAILED, MANIFEST, REJECTED, ScanResult, read_manifest, scan
 
+LOCK = ".lock"
 RUN_FILES = (
     MANIFEST,
     REJECTED,
@@ -21,14 +24,36 @@ RUN_FILES = (
 RUN_DIRS = (DATA_DIR, "plots", ".tinygen")
 
 
+def lock_out_dir(out_dir: Path) -> IO[str]:
+    """Hold `out_dir/.lock` for this process: two runs must never write one directory.
+
+    The lock is released when the returned file is closed (or the process ends, however).
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handle = (out_dir / LOCK).open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise TinygenError(
+            f"cannot create {out_dir}: {exc.strerror}", "choose a writable --out directory"
+        ) from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise TinygenError(
+            f"another tinygen process is writing to {out_dir}",
+            "wait for it to end or stop it; runs must not share --out",
+        ) from None
+    return handle
+
+
 def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) -> ScanResult:
-    """Make `out_dir` ready and return what it already holds of this run.
+    """Make `out_dir` ready and return what it already holds of this run (call it while
+    holding `lock_out_dir`).
 
     A directory holding another recipe's or seed's run is refused unless `overwrite`,
     which removes tinygen's own files there (and nothing else).
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir} is a file", "give a directory path")
     if overwrite:
         _remove_run_files(out_dir)
     _check_same_run(out_dir, resolved)
@@ -43,7 +68,7 @@ def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) ->
 
 
 def _check_same_run(out_dir: Path, resolved: ResolvedRecipe) -> None:
-    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+    if not out_dir.is_dir() or not any(p.name != LOCK for p in out_dir.iterdir()):
         return
     manifest = read_manifest(out_dir)
     found = manifest["recipe"]["fingerprint"] if manifest else scan(out_dir).fingerprint

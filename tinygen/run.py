@@ -9,15 +9,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from tinygen import __version__
 from tinygen.card import write_card
 from tinygen.checks import Answer, Rejection, first_rejection
-from tinygen.errors import ExitCode, TinygenError
+from tinygen.errors import ExitCode, TinygenError, UsageError
 from tinygen.items import Item, build_item
 from tinygen.limits import AdaptiveConcurrency, BudgetReached, Gate
 from tinygen.manifest import ManifestWriter
-from tinygen.outdir import prepare_out_dir
+from tinygen.outdir import lock_out_dir, prepare_out_dir
 from tinygen.progress import ProgressDisplay
 from tinygen.quality import build_checks, build_code_check
 from tinygen.recipe import ResolvedRecipe
@@ -121,6 +122,7 @@ class Generation:
         self._in_flight: set[asyncio.Task] = set()
         self._finished: asyncio.Queue[Outcome | BaseException | None] = asyncio.Queue()
         self.log = RunLog(None)
+        self._lock: IO[str] | None = None
 
     async def run(self) -> RunResult:
         try:
@@ -147,11 +149,17 @@ class Generation:
             ) from None
         finally:
             self.log.close()
+            if self._lock is not None:
+                self._lock.close()
             await self.teacher.aclose()
 
     def _prepare(self) -> ScanResult:
-        """Ready the output directory, rebuild what it holds, open the writers and log."""
-        scan = prepare_out_dir(self.config.out_dir, self.resolved, self.config.overwrite)
+        """Lock and ready the output directory, rebuild what it holds, open the writers."""
+        out = self.config.out_dir
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} is a file", "give a directory path")
+        self._lock = lock_out_dir(out)
+        scan = prepare_out_dir(out, self.resolved, self.config.overwrite)
         self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
         self._count_resumed(scan)
         self._open_writers(scan)
