@@ -7,6 +7,7 @@ import itertools
 import json
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -93,19 +94,16 @@ def test_event_loop_stays_free_and_seed_is_per_prompt(local_extra):
     assert texts[0] and texts[0] == texts[1]
 
 
+def generate_with_model(model: Path, out: Path) -> tuple[int, str, str]:
+    """`tinygen generate` of one item of the test recipe with `--model-path model`."""
+    return cli(
+        "generate", TINY, "-n", "1", "--out", str(out), "--quiet", "--model-path", str(model)
+    )
+
+
 def test_missing_model_path_names_the_file(tmp_path):
     missing = tmp_path / "nope.gguf"
-    code, _, err = cli(
-        "generate",
-        TINY,
-        "-n",
-        "1",
-        "--out",
-        str(tmp_path / "out"),
-        "--quiet",
-        "--model-path",
-        str(missing),
-    )
+    code, _, err = generate_with_model(missing, tmp_path / "out")
     assert code == 1
     assert str(missing) in err.replace("\n", "")
 
@@ -113,17 +111,7 @@ def test_missing_model_path_names_the_file(tmp_path):
 def test_invalid_model_file_is_a_clear_error(local_extra, tmp_path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a gguf file")
-    code, _, err = cli(
-        "generate",
-        TINY,
-        "-n",
-        "1",
-        "--out",
-        str(tmp_path / "out"),
-        "--quiet",
-        "--model-path",
-        str(bad),
-    )
+    code, _, err = generate_with_model(bad, tmp_path / "out")
     assert code == 1
     assert "Cannot load the model" in err
 
