@@ -56,7 +56,11 @@ def prompts(count: int) -> list[list[dict[str, str]]]:
 
 def params() -> TeacherParams:
     """tinygen's local defaults as teacher parameters."""
-    fields = {key.removeprefix("teacher."): value for key, value in LOCAL_DEFAULTS.items()}
+    fields = {
+        key.removeprefix("teacher."): value
+        for key, value in LOCAL_DEFAULTS.items()
+        if key.startswith("teacher.")
+    }
     return TeacherParams(model=local_model_name(None), **fields)
 
 
