@@ -11,7 +11,8 @@ from rich.console import Console
 from tinygen import report
 from tinygen.errors import TinygenError
 from tinygen.prices import price_entry
-from tinygen.report import corpus_stats, histogram, names_in, render_stats, short_summary
+from tinygen.report import corpus_stats, histogram, names_in
+from tinygen.report_view import render_stats, short_summary
 
 STORIES = [
     # text, noun, verb, features

@@ -23,7 +23,8 @@ from tinygen.neardup import NearDupConfig
 from tinygen.preview import coverage_table, preset_table, preview_items
 from tinygen.prices import prices_for
 from tinygen.recipe import load_recipe
-from tinygen.report import corpus_stats, render_stats, short_summary
+from tinygen.report import corpus_stats
+from tinygen.report_view import render_stats, short_summary
 from tinygen.retry import RetryPolicy
 from tinygen.run import RunConfig, RunResult, generate, run_header
 from tinygen.teachers.factory import TeacherChoice, TeacherOptions, make_teacher
