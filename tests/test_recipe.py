@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import DATA, TINY, cli
 from tinygen.errors import UsageError
 from tinygen.items import build_item
+from tinygen.quality import recipe_vocabulary
 from tinygen.recipe import load_recipe
 
 TEMPLATE = 'Write about the "{{ noun }}".\n'
@@ -104,3 +105,13 @@ def test_preview_prints_prompts_without_network():
     code, out, _ = cli("preview", str(DATA / "tiny.toml"), "-n", "3", "--json")
     assert code == 0
     assert len(out.strip().splitlines()) == 3
+
+
+def test_vocabulary_files_are_found_next_to_the_recipe(tmp_path):
+    (tmp_path / "mine.txt").write_text("zeppelin\n")
+    body = '[lists.noun]\nitems = ["a"]\n[checks]\nvocabulary = ["mine.txt"]\n'
+    vocabulary = recipe_vocabulary(load_recipe(write_recipe(tmp_path, body)))
+    assert vocabulary.allows("zeppelins")
+    missing = write_recipe(tmp_path, body.replace("mine.txt", "nope.txt"))
+    with pytest.raises(UsageError, match=r"checks\.vocabulary file 'nope\.txt' not found"):
+        recipe_vocabulary(load_recipe(missing))

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from tinygen import __version__
 from tinygen.dedup import dedup_files
-from tinygen.errors import ExitCode, TinygenError, UsageError
+from tinygen.errors import TinygenError, UsageError
 from tinygen.limits import Budget, make_gate
 from tinygen.neardup import NearDupConfig
 from tinygen.preview import coverage_table, preset_table, preview_items
@@ -313,6 +313,3 @@ def _root(
 def main() -> None:
     """Console-script entry point."""
     app()
-
-
-assert ExitCode.USAGE == 2  # typer/click exit with 2 on bad flags, like our UsageError

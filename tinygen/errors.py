@@ -37,7 +37,3 @@ class UsageError(TinygenError):
     """Bad input from the user: a recipe, a flag, a template (exit code 2)."""
 
     exit_code = ExitCode.USAGE
-
-
-class TeacherAuthError(TinygenError):
-    """The endpoint refused the credentials or the route: stop the whole run at once."""

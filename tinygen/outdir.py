@@ -56,7 +56,7 @@ def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) ->
     """
     if overwrite:
         _remove_run_files(out_dir)
-    _check_same_run(out_dir, resolved)
+    _refuse_foreign_dir(out_dir)
     try:
         (out_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -64,21 +64,32 @@ def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) ->
             f"cannot create {out_dir / DATA_DIR}: {exc.strerror}",
             "choose a writable --out directory",
         ) from None
-    return scan(out_dir)
+    manifest = read_manifest(out_dir)
+    if manifest is not None:  # checked before the scan repairs anything
+        _check_fingerprint(
+            out_dir, manifest["recipe"]["fingerprint"], manifest["recipe"]["name"], resolved
+        )
+    result = scan(out_dir)
+    if manifest is None:
+        _check_fingerprint(out_dir, result.fingerprint, "another recipe", resolved)
+    return result
 
 
-def _check_same_run(out_dir: Path, resolved: ResolvedRecipe) -> None:
+def _refuse_foreign_dir(out_dir: Path) -> None:
+    """A non-empty directory with neither a manifest nor shards is not ours to write in."""
     if not out_dir.is_dir() or not any(p.name != LOCK for p in out_dir.iterdir()):
         return
-    manifest = read_manifest(out_dir)
-    found = manifest["recipe"]["fingerprint"] if manifest else scan(out_dir).fingerprint
-    if manifest is None and found is None and not (out_dir / DATA_DIR).is_dir():
+    if not (out_dir / MANIFEST).exists() and not (out_dir / DATA_DIR).is_dir():
         raise UsageError(
             f"--out {out_dir} is not empty and holds no tinygen run",
             "choose an empty or new directory, or pass --overwrite",
         )
+
+
+def _check_fingerprint(
+    out_dir: Path, found: str | None, name: str, resolved: ResolvedRecipe
+) -> None:
     if found is not None and found != resolved.fingerprint:
-        name = manifest["recipe"]["name"] if manifest else "another recipe"
         raise UsageError(
             f"--out {out_dir} holds a run of {name} with a different recipe, model or seed "
             f"(fingerprint {found[:12]}, this command's is {resolved.fingerprint[:12]})",

@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from pathlib import Path
 
 from tinygen.checks import (
     Answer,
@@ -21,8 +22,7 @@ from tinygen.checks import (
     required_words,
 )
 from tinygen.codecheck import check_exercise, python_block_errors, python_blocks
-from tinygen.errors import UsageError
-from tinygen.recipe import ResolvedRecipe
+from tinygen.recipe import ResolvedRecipe, find_data_file
 from tinygen.resources import wordlists_dir
 from tinygen.vocabulary import Vocabulary, vocabulary_check
 
@@ -50,15 +50,11 @@ def build_checks(resolved: ResolvedRecipe) -> list[Check]:
 
 def recipe_vocabulary(resolved: ResolvedRecipe) -> Vocabulary:
     """The recipe's `checks.vocabulary` files plus every entry of its lists."""
-    files = []
-    for name in resolved.recipe.checks.vocabulary:
-        path = wordlists_dir() / name
-        if not path.is_file():
-            raise UsageError(
-                f"{resolved.source}: checks.vocabulary file {name!r} not found",
-                f"name a file under {wordlists_dir()}, e.g. vocab/nouns.txt",
-            )
-        files.append(path)
+    source = Path(resolved.source)
+    files = [
+        find_data_file(name, source, wordlists_dir(), "checks.vocabulary")
+        for name in resolved.recipe.checks.vocabulary
+    ]
     entries = [entry for values in resolved.lists.values() for entry in values]
     return Vocabulary.from_files(files, extra=entries)
 

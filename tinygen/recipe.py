@@ -176,7 +176,9 @@ def load_recipe(name_or_path: str, overrides: dict | None = None) -> ResolvedRec
 def resolve(recipe: Recipe, path: Path) -> ResolvedRecipe:
     """Read the lists, compile the templates, check variables, compute the fingerprint."""
     lists = {name: _load_list(name, spec, path) for name, spec in recipe.lists.items()}
-    user = PromptTemplate.from_file(_find_file(recipe.template, path, prompts_dir(), "template"))
+    user = PromptTemplate.from_file(
+        find_data_file(recipe.template, path, prompts_dir(), "template")
+    )
     system = PromptTemplate.from_text(recipe.system, f"{path}: system") if recipe.system else None
     _check_variables(recipe, [t for t in (system, user) if t], path)
     fingerprint = hash_data(
@@ -216,23 +218,30 @@ def _validate(raw: dict, path: Path) -> Recipe:
         raise UsageError(message, "fix that field; README.md describes the recipe format") from None
 
 
-def _find_file(name: str, recipe_file: Path, shipped: Path, what: str) -> Path:
-    """Resolve `name` next to the recipe first, then in tinygen's shipped data."""
+def locate_data_file(name: str, recipe_file: Path, shipped: Path) -> Path | None:
+    """`name` next to the recipe first, then in tinygen's shipped data; None if neither."""
     for base in (recipe_file.parent, shipped):
-        candidate = base / name
-        if candidate.is_file():
-            return candidate
-    raise UsageError(
-        f"{recipe_file}: {what} file {name!r} not found",
-        f"put it next to the recipe or give a path relative to {recipe_file.parent}",
-    )
+        if (base / name).is_file():
+            return base / name
+    return None
+
+
+def find_data_file(name: str, recipe_file: Path, shipped: Path, what: str) -> Path:
+    """Like `locate_data_file`, but a missing file is a usage error naming the field."""
+    found = locate_data_file(name, recipe_file, shipped)
+    if found is None:
+        raise UsageError(
+            f"{recipe_file}: {what} file {name!r} not found",
+            f"put it next to the recipe, or name a file under {shipped}",
+        )
+    return found
 
 
 def _load_list(name: str, spec: ListSpec, recipe_file: Path) -> tuple[str, ...]:
     if spec.items is not None:
         entries = [item.strip() for item in spec.items if item.strip()]
     else:
-        file = _find_file(spec.file or "", recipe_file, wordlists_dir(), f"lists.{name}")
+        file = find_data_file(spec.file or "", recipe_file, wordlists_dir(), f"lists.{name}")
         lines = file.read_text(encoding="utf-8").splitlines()
         entries = [line.strip() for line in lines if line.strip()]
     if len(set(entries)) < spec.draw:

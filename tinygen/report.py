@@ -40,6 +40,7 @@ from pathlib import Path
 
 from tinygen.errors import TinygenError
 from tinygen.prices import price_entry
+from tinygen.recipe import locate_data_file
 from tinygen.resources import wordlists_dir
 from tinygen.store import DATA_DIR, FAILED, MANIFEST, REJECTED
 from tinygen.words import word_forms
@@ -193,20 +194,13 @@ def load_lists(manifest: dict) -> tuple[dict[str, list[str]], dict[str, str]]:
         if spec.get("items") is not None:
             raw = list(spec["items"])
         else:
-            path = _find_list_file(spec.get("file") or "", source)
+            path = locate_data_file(spec.get("file") or "", source, wordlists_dir())
             if path is None:
                 missing[name] = f"list file {spec.get('file')!r} not found"
                 continue
             raw = path.read_text(encoding="utf-8").splitlines()
         lists[name] = list(dict.fromkeys(e.strip() for e in raw if e.strip()))
     return lists, missing
-
-
-def _find_list_file(name: str, recipe_file: Path) -> Path | None:
-    for base in (recipe_file.parent, wordlists_dir()):
-        if (base / name).is_file():
-            return base / name
-    return None
 
 
 # ---------------------------------------------------------------- accumulators

@@ -50,7 +50,6 @@ class CallOutcome:
     error: TeacherCallError | None
     attempts: int
     error_kinds: list[str]
-    waited: float
 
 
 async def call_with_retries(
@@ -63,15 +62,11 @@ async def call_with_retries(
     Fatal errors (bad key, wrong URL) are raised; every other failure is returned.
     """
     kinds: list[str] = []
-    waited = 0.0
 
     def wait(state: RetryCallState) -> float:
-        nonlocal waited
         exc = state.outcome.exception() if state.outcome else None
         retry_after = exc.retry_after if isinstance(exc, TeacherCallError) else None
-        seconds = backoff_seconds(policy, state.attempt_number, retry_after)
-        waited += seconds
-        return seconds
+        return backoff_seconds(policy, state.attempt_number, retry_after)
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -97,5 +92,5 @@ async def call_with_retries(
     except TeacherCallError as exc:
         if exc.fatal:
             raise
-        return CallOutcome(None, exc, retrying.statistics["attempt_number"], kinds, waited)
-    return CallOutcome(completion, None, retrying.statistics["attempt_number"], kinds, waited)
+        return CallOutcome(None, exc, retrying.statistics["attempt_number"], kinds)
+    return CallOutcome(completion, None, retrying.statistics["attempt_number"], kinds)
