@@ -111,7 +111,7 @@ def test_vocabulary_files_are_found_next_to_the_recipe(tmp_path):
     (tmp_path / "mine.txt").write_text("zeppelin\n")
     body = '[lists.noun]\nitems = ["a"]\n[checks]\nvocabulary = ["mine.txt"]\n'
     vocabulary = recipe_vocabulary(load_recipe(write_recipe(tmp_path, body)))
-    assert vocabulary.allows("zeppelins")
+    assert vocabulary.allows("zeppelin")
     missing = write_recipe(tmp_path, body.replace("mine.txt", "nope.txt"))
     with pytest.raises(UsageError, match=r"checks\.vocabulary file 'nope\.txt' not found"):
         recipe_vocabulary(load_recipe(missing))
