@@ -116,10 +116,10 @@ def broken_encoding(answer: Answer) -> Rejection | None:
 
 def repetition_share(tokens: list[str], n: int = 4) -> float:
     """Share of the word n-grams in `tokens` that repeat an earlier one (0 = none)."""
-    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-    if not grams:
+    count = len(tokens) - n + 1
+    if count <= 0:
         return 0.0
-    return 1 - len(set(grams)) / len(grams)
+    return 1 - len(set(zip(*(tokens[i:] for i in range(n)), strict=False))) / count
 
 
 TAIL_TOKENS = 100  # small models often loop only at the end: measure the tail alone too

@@ -20,6 +20,7 @@ from tinygen.dedup import dedup_files
 from tinygen.errors import TinygenError, UsageError
 from tinygen.limits import Budget, make_gate
 from tinygen.neardup import NearDupConfig
+from tinygen.pool import PoolSpec, default_workers
 from tinygen.preview import coverage_table, preset_table, preview_items
 from tinygen.prices import prices_for
 from tinygen.recipe import load_recipe
@@ -83,6 +84,16 @@ def generate_command(
         typer.Option(help="GGUF file for the local teacher (default: SmolLM2-135M-Instruct)."),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=4096)] = 64,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Processes that ask the teacher (default: one per core for an endpoint "
+            "at --concurrency 128 or more, else 1).",
+            show_default=False,
+        ),
+    ] = None,
     temperature: Annotated[float | None, typer.Option()] = None,
     top_p: Annotated[float | None, typer.Option()] = None,
     max_tokens: Annotated[int | None, typer.Option()] = None,
@@ -160,6 +171,9 @@ def generate_command(
             ),
             grace_s=grace,
             progress=not quiet and sys.stderr.isatty(),
+            pool=PoolSpec(
+                workers or default_workers(options, concurrency), recipe, overrides, options
+            ),
         )
         chosen = make_teacher(options)
         if not quiet:

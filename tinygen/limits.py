@@ -141,6 +141,7 @@ class Gate:
     ) -> None:
         self.budget = budget
         self.prices = prices
+        self.tpm = tpm
         self.bucket = TokenBucket(tpm) if tpm else None
         self._sleep = sleep
         self.requests = 0
@@ -199,6 +200,13 @@ class Gate:
                 self.bucket.correct(estimate, prompt_tokens + completion_tokens)
 
         return book
+
+    def tally(self, requests: int, prompt_tokens: int, completion_tokens: int) -> None:
+        """Count traffic admitted elsewhere (by worker processes' own gates)."""
+        self.requests += requests
+        self.tokens += prompt_tokens + completion_tokens
+        if self.prices is not None:
+            self.cost += self.prices.cost(prompt_tokens, completion_tokens)
 
 
 def make_gate(model: str, budget: Budget, prices: Prices | None, tpm: float | None) -> Gate:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tinygen import SCHEMA_VERSION, __version__
@@ -22,27 +21,31 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-@dataclass(frozen=True)
 class Provenance:
-    """Fields shared by every record of a run."""
+    """Fields shared by every record of a run (built once, shared by every record)."""
 
-    resolved: ResolvedRecipe
-    teacher: dict[str, object]
+    def __init__(self, resolved: ResolvedRecipe, teacher: dict[str, object]) -> None:
+        self.resolved = resolved
+        self.teacher = teacher
+        self._record_teacher = {
+            **teacher,
+            **resolved.recipe.teacher.model_dump(exclude_none=True),
+        }
+        self.recipe = {
+            "name": resolved.name,
+            "fingerprint": resolved.fingerprint,
+            "template_hash": resolved.template_hash,
+        }
 
     def base(self, item: Item) -> dict[str, object]:
         """The fields every outcome of `item` carries."""
-        resolved = self.resolved
         return {
-            "id": record_id(resolved.fingerprint, item.index),
+            "id": record_id(self.resolved.fingerprint, item.index),
             "index": item.index,
             "messages": item.messages,
             "variables": item.variables,
-            "recipe": {
-                "name": resolved.name,
-                "fingerprint": resolved.fingerprint,
-                "template_hash": resolved.template_hash,
-            },
-            "teacher": {**self.teacher, **resolved.recipe.teacher.model_dump(exclude_none=True)},
+            "recipe": self.recipe,
+            "teacher": self._record_teacher,
         }
 
 

@@ -4,32 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from tinygen import __version__
+from tinygen.asker import Asker, Finished, Kind, duplicate_line
 from tinygen.card import write_card
-from tinygen.checks import Answer, Rejection, first_rejection
 from tinygen.errors import ExitCode, TinygenError, UsageError
-from tinygen.items import Item, build_item
-from tinygen.limits import AdaptiveConcurrency, BudgetReached, Gate
+from tinygen.inprocess import InProcessAsks
+from tinygen.limits import AdaptiveConcurrency, Gate
 from tinygen.manifest import ManifestWriter
 from tinygen.outdir import lock_out_dir, prepare_out_dir
+from tinygen.pool import PoolSpec, WorkerPool, worker_setups
 from tinygen.progress import ProgressDisplay
-from tinygen.quality import build_checks, build_code_check
 from tinygen.recipe import ResolvedRecipe
-from tinygen.records import Provenance, accepted_record, failed_record, rejected_record
+from tinygen.records import Provenance
 from tinygen.report import corpus_stats
-from tinygen.retry import CallOutcome, RetryPolicy, call_with_retries
+from tinygen.retry import RetryPolicy
 from tinygen.runlog import RunLog
 from tinygen.seen import SeenTexts
 from tinygen.stats import RunStats
 from tinygen.store import FAILED, REJECTED, JsonlAppender, ScanResult, ShardWriter
-from tinygen.teachers.base import Completion, Teacher, TeacherCallError
+from tinygen.teachers.base import Teacher, TeacherCallError
 
 CARD_SAMPLE = 2_000  # records whose text the end-of-run card reads (`tinygen stats` reads all)
 SIGNAL_EXIT = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
@@ -48,22 +48,12 @@ class RunConfig:
     gate: Gate | None = None
     progress: bool = True
     grace_s: float = 30.0
+    pool: PoolSpec | None = None
 
     @property
     def item_cap(self) -> int:
         """Items a run may draw in all (by default 3 x the target)."""
         return self.max_items if self.max_items is not None else 3 * self.target
-
-
-@dataclass
-class Outcome:
-    """One finished item: the call, and for an answer, the checks' verdict."""
-
-    item: Item
-    call: CallOutcome | None
-    latency: float = 0.0
-    answer: Answer | None = None
-    rejection: Rejection | None = None
 
 
 @dataclass
@@ -111,22 +101,21 @@ class Generation:
         self.config = config
         self.gate = config.gate or Gate.unlimited()
         self.stats = RunStats(target=config.target, gate=self.gate)
-        self.concurrency = AdaptiveConcurrency(config.concurrency)
-        self.stats.concurrency = self.concurrency
         model = resolved.recipe.teacher.model
         self.provenance = Provenance(resolved, {**teacher.describe(), "model": model})
-        self.checks = build_checks(resolved)
-        self.code_check = build_code_check(resolved)
         self.manifest = ManifestWriter(config.out_dir, resolved, self.provenance, self.stats)
         self.stop_code: ExitCode | None = None
-        self._in_flight: set[asyncio.Task] = set()
-        self._finished: asyncio.Queue[Outcome | BaseException | None] = asyncio.Queue()
+        self.asks: InProcessAsks | WorkerPool | None = None
+        self._returned: list[int] = []  # indexes a budget sent back unasked
         self.log = RunLog(None)
         self._lock: IO[str] | None = None
 
     async def run(self) -> RunResult:
         try:
             scan = self._prepare()
+            self.asks = await self._start_asks()
+            self.stats.concurrency = self.asks
+            gc.freeze()  # what is loaded by now lives to the end: keep it out of GC passes
             try:
                 with (
                     self._signals(),
@@ -148,10 +137,28 @@ class Generation:
                 "free space or fix permissions, then rerun the same command: it resumes",
             ) from None
         finally:
+            if self.asks is not None:
+                await self.asks.close()
             self.log.close()
             if self._lock is not None:
                 self._lock.close()
             await self.teacher.aclose()
+
+    async def _start_asks(self) -> InProcessAsks | WorkerPool:
+        """Ask in this process, or in worker processes when the config has a pool."""
+        config = self.config
+        if config.pool is not None and config.pool.workers > 1:
+            setups = worker_setups(
+                config.pool, self.resolved.fingerprint, config.retry.max_attempts, self.gate
+            )
+            pool = WorkerPool(setups, self.gate)
+            await pool.start()
+            self.log.info(f"asking in {len(setups)} worker processes")
+            return pool
+        concurrency = AdaptiveConcurrency(config.concurrency)
+        asker = Asker(self.resolved, self.teacher, self.gate, config.retry, concurrency)
+        asker.warm_up()
+        return InProcessAsks(asker, concurrency)
 
     def _prepare(self) -> ScanResult:
         """Lock and ready the output directory, rebuild what it holds, open the writers."""
@@ -197,114 +204,76 @@ class Generation:
 
     async def _loop(self, display: ProgressDisplay, pending: Iterator[int]) -> None:
         """Keep items in flight; handle each as it finishes (O(1) per item, however many
-        are in flight: finished items arrive on a queue)."""
-        try:
+        are in flight)."""
+        asks = self.asks
+        assert asks is not None
+        self._launch(pending)
+        while asks.in_flight:
+            for finished in await asks.next_finished():
+                self._handle(finished)
             self._launch(pending)
-            while self._in_flight:
-                self._handle_finished(await self._finished.get())
-                while not self._finished.empty():
-                    self._handle_finished(self._finished.get_nowait())
-                self._launch(pending)
-                self.stats.in_flight = len(self._in_flight)
-                display.refresh()
-                self.manifest.maybe_write()
-        finally:
-            await _cancel(self._in_flight)
-
-    def _handle_finished(self, result: Outcome | BaseException | None) -> None:
-        if isinstance(result, BaseException):
-            raise result  # a fatal error (bad key, wrong URL) ends the run
-        if result is not None:  # None: cancelled by a signal
-            self._handle(result)
-
-    async def _run_item(self, index: int) -> None:
-        """Ask item `index` and post how it ended to the loop's queue."""
-        result: Outcome | BaseException | None
-        try:
-            result = await self._ask(index)
-        except asyncio.CancelledError:
-            result = None
-        except Exception as exc:
-            result = exc
-        self._in_flight.discard(asyncio.current_task())  # type: ignore[arg-type]
-        self._finished.put_nowait(result)
+            self.stats.in_flight = asks.in_flight
+            display.refresh()
+            self.manifest.maybe_write()
 
     def _may_launch(self) -> bool:
-        stats = self.stats
+        asks, stats = self.asks, self.stats
+        assert asks is not None
         return (
             self.stop_code is None
             and self.gate.reached is None
-            and len(self._in_flight) < self.concurrency.current
-            and stats.accepted + len(self._in_flight) < stats.target
+            and asks.has_room()
+            and stats.accepted + asks.in_flight < stats.target
         )
 
     def _launch(self, pending: Iterator[int]) -> None:
         """Start items while the limits allow and more could still be needed."""
+        assert self.asks is not None
         while self._may_launch():
-            index = next(pending, None)
+            index = self._returned.pop() if self._returned else next(pending, None)
             if index is None:
-                return
-            self._in_flight.add(asyncio.create_task(self._run_item(index)))
+                break
+            self.asks.submit(index)
+        self.asks.flush()
 
-    async def _ask(self, index: int) -> Outcome:
-        """Build item `index`, ask the teacher (with retries), and check the answer."""
-        item = build_item(self.resolved, index)
-        outcome = Outcome(item, None)
-        try:
-            outcome.call = await call_with_retries(
-                lambda: self._one_call(item, outcome), self.config.retry, self._on_retry
-            )
-        except BudgetReached:
-            return outcome  # not sent: the item stays pending for the next run
-        completion = outcome.call.completion
-        if completion is not None:
-            self.concurrency.on_success()
-            outcome.answer = Answer(completion.text, completion.finish_reason, item.variables)
-            outcome.rejection = first_rejection(outcome.answer, self.checks)
-            if outcome.rejection is None and self.code_check is not None:
-                outcome.rejection = await self.code_check(outcome.answer)
-        return outcome
-
-    async def _one_call(self, item: Item, outcome: Outcome) -> Completion:
-        params = self.resolved.recipe.teacher
-        book = await self.gate.admit(_prompt_tokens(item), params.max_tokens)
-        started = time.monotonic()
-        try:
-            completion = await self.teacher.complete(item.messages, params)
-        except TeacherCallError:
-            book(0, 0)
-            raise
-        outcome.latency = time.monotonic() - started
-        book(completion.prompt_tokens or 0, completion.completion_tokens or 0)
-        return completion
-
-    def _on_retry(self, error: TeacherCallError) -> None:
-        self.stats.retries[error.kind] += 1
-        if error.kind == "rate_limit":
-            self.concurrency.on_rate_limited()
-
-    def _handle(self, outcome: Outcome) -> None:
+    def _handle(self, finished: Finished) -> None:
         """Write one finished item to exactly one file and count it."""
-        call, stats = outcome.call, self.stats
-        if call is None:
+        stats = self.stats
+        stats.requests += finished.attempts
+        stats.retries.update(finished.retried)
+        if finished.kind in (Kind.UNSENT, Kind.CANCELLED):
+            self._unasked(finished)
             return
-        stats.requests += call.attempts
-        if call.completion is None or outcome.answer is None:
-            self.failed.write(failed_record(self.provenance, outcome.item, call))
-            stats.failed[call.error.kind if call.error else "unknown"] += 1
+        if finished.kind == Kind.FAILED:
+            self.failed.write_line(finished.line)
+            stats.failed[finished.reason] += 1
             return
-        stats.prompt_tokens += call.completion.prompt_tokens or 0
-        stats.completion_tokens += call.completion.completion_tokens or 0
-        record = accepted_record(self.provenance, outcome.item, call, outcome.latency)
-        record["checks"] = outcome.answer.figures
-        rejection = outcome.rejection or self.dedup.check_and_add(record)
+        stats.prompt_tokens += finished.prompt_tokens
+        stats.completion_tokens += finished.completion_tokens
+        if finished.kind == Kind.REJECTED:
+            self.rejected.write_line(finished.line)
+            stats.rejected[finished.reason] += 1
+            return
+        assert finished.key is not None
+        rejection = self.dedup.check_and_add(
+            finished.index, finished.key, finished.text, finished.signature
+        )
         if rejection is not None:
-            self.rejected.write(rejected_record(record, rejection))
+            self.rejected.write_line(duplicate_line(finished, rejection))
             stats.rejected[rejection.reason] += 1
             return
-        self.shards.write(record)
-        self.dedup.accepted(record)
+        self.shards.write_line(finished.line)
+        self.dedup.accepted()
         stats.accepted += 1
+
+    def _unasked(self, finished: Finished) -> None:
+        """An item a budget refused (asked again by another worker or the next run) or
+        a signal cancelled (asked by the next run)."""
+        assert self.asks is not None
+        if finished.kind == Kind.UNSENT:
+            self._returned.append(finished.index)
+            if self.asks.budgets_spent():
+                self.gate.reached = finished.reason
 
     def _signals(self) -> _SignalHandlers:
         return _SignalHandlers(self)
@@ -320,8 +289,8 @@ class Generation:
             self._cancel_in_flight()
 
     def _cancel_in_flight(self) -> None:
-        for task in self._in_flight:
-            task.cancel()
+        if self.asks is not None:
+            self.asks.cancel()
 
     def _finish(self) -> RunResult:
         stats, out = self.stats, self.config.out_dir
@@ -368,18 +337,6 @@ class _SignalHandlers:
         loop = asyncio.get_running_loop()
         for signum in SIGNAL_EXIT:
             loop.remove_signal_handler(signum)
-
-
-def _prompt_tokens(item: Item) -> int:
-    """A rough prompt size in tokens (4 characters a token), for the limits."""
-    return sum(len(message["content"]) for message in item.messages) // 4 + 8
-
-
-async def _cancel(tasks: set[asyncio.Task]) -> None:
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _fatal_hint(error: TeacherCallError) -> str:

@@ -15,7 +15,6 @@ from pathlib import Path
 import jsonlines
 import numpy as np
 
-from tinygen.canonical import text_key
 from tinygen.checks import Rejection
 from tinygen.neardup import NearDupConfig, NearDupIndex, SignatureFileError, SignatureLog
 from tinygen.recipe import ResolvedRecipe
@@ -42,10 +41,9 @@ class SeenTexts:
     @classmethod
     def resume(cls, out_dir: Path, resolved: ResolvedRecipe, scan: ScanResult) -> SeenTexts:
         """Start from the records already in the shards."""
-        checks = resolved.recipe.checks
-        if not checks.near_duplicates:
+        config = near_config(resolved)
+        if config is None:
             return cls(scan.text_keys)
-        config = NearDupConfig(threshold=checks.near_duplicate_threshold)
         path = out_dir / STATE_DIR / SIGNATURES
         index = _load_index(path, config)
         _reconcile(index, out_dir, set(scan.text_keys.values()))
@@ -53,32 +51,34 @@ class SeenTexts:
         index.save(path)
         return cls(scan.text_keys, index, SignatureLog(path, config))
 
-    def check_and_add(self, record: dict) -> Rejection | None:
-        """A rejection if `record`'s text (or a near copy) was accepted before.
+    def check_and_add(
+        self, index: int, key: bytes, text: str | None, signature: np.ndarray | None = None
+    ) -> Rejection | None:
+        """A rejection if the text with exact `key` (or a near copy) was accepted before.
 
-        An exact key is remembered at once; a near-duplicate signature when the record
-        is reported `accepted`.
+        The exact key is remembered at once; the near-duplicate `signature` (computed
+        from `text` if not given) when the record is reported `accepted`.
         """
-        text = record["text"]
-        exact = text_key(text)
-        first = self._keys.setdefault(exact, record["index"])
-        if first != record["index"]:
+        first = self._keys.setdefault(key, index)
+        if first != index:
             return Rejection("duplicate", f"same normalized text as item {first}")
         if self._near is None:
             return None
-        signature = self._near.signature(text)
+        if signature is None:
+            assert text is not None
+            signature = self._near.signature(text)
         match = self._near.query(signature)
         if match is not None:
-            del self._keys[exact]
-            key, jaccard = match
+            del self._keys[key]
+            other, jaccard = match
             return Rejection(
-                "near_duplicate", f"near copy of item {key} (Jaccard ~{jaccard:.2f})", jaccard
+                "near_duplicate", f"near copy of item {other} (Jaccard ~{jaccard:.2f})", jaccard
             )
-        self._pending = (record["index"], signature)
+        self._pending = (index, signature)
         return None
 
-    def accepted(self, record: dict) -> None:
-        """`record` went into a shard: index its signature and append it to the file."""
+    def accepted(self) -> None:
+        """The text last passed went into a shard: index its signature, append it to the file."""
         if self._pending is None or self._near is None or self._log is None:
             return
         key, signature = self._pending
@@ -89,6 +89,14 @@ class SeenTexts:
     def close(self) -> None:
         if self._log is not None:
             self._log.close()
+
+
+def near_config(resolved: ResolvedRecipe) -> NearDupConfig | None:
+    """The recipe's near-duplicate settings, or None if it switches them off."""
+    checks = resolved.recipe.checks
+    if not checks.near_duplicates:
+        return None
+    return NearDupConfig(threshold=checks.near_duplicate_threshold)
 
 
 def _load_index(path: Path, config: NearDupConfig) -> NearDupIndex:

@@ -121,6 +121,11 @@ def _last_newline_end(handle, size: int) -> int:
     return 0
 
 
+def dump_line(record: dict) -> str:
+    """One record as compact JSON (UTF-8 kept), as jsonlines writes it."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
 class JsonlAppender:
     """Appends one JSON line per record and flushes it to the OS at once."""
 
@@ -128,17 +133,20 @@ class JsonlAppender:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._handle = path.open("a", encoding="utf-8")
-        self._writer = jsonlines.Writer(self._handle, compact=True, flush=True)
 
     def write(self, record: dict) -> None:
-        self._writer.write(record)
+        self.write_line(dump_line(record))
+
+    def write_line(self, line: str) -> None:
+        """Append one encoded record (no newline in it) as a whole line, flushed."""
+        self._handle.write(line + "\n")
+        self._handle.flush()
 
     def close(self) -> None:
         """Flush to disk and close (the file is closed even if the flush fails)."""
         if self._handle.closed:
             return
         try:
-            self._writer.close()
             self._handle.flush()
             os.fsync(self._handle.fileno())
         finally:
@@ -158,9 +166,13 @@ class ShardWriter:
         self._file: JsonlAppender | None = None
 
     def write(self, record: dict) -> None:
+        self.write_line(dump_line(record))
+
+    def write_line(self, line: str) -> None:
+        """Append one encoded record to the current shard; rotate when it is full."""
         if self._file is None:
             self._file = JsonlAppender(self._dir / shard_name(self._number))
-        self._file.write(record)
+        self._file.write_line(line)
         self._count += 1
         if self._count >= self._shard_size:
             self._file.close()

@@ -73,7 +73,8 @@ class Vocabulary:
         tokens = [t for t in (word_tokens(text) if tokens is None else tokens) if t not in names]
         if not tokens:
             return 0.0, []
-        outside = [token for token in tokens if not self.allows(token)]
+        verdicts = {token: self.allows(token) for token in set(tokens)}
+        outside = [token for token in tokens if not verdicts[token]]
         return len(outside) / len(tokens), outside
 
 

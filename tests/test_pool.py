@@ -1,0 +1,156 @@
+"""Worker processes (--workers): same records, shared limits, clean stops, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import KEY, cli, gen_args, read_jsonl, shard_records
+from tests.test_reliability import wait_for_requests
+from tinygen.limits import Budget, Gate, Prices
+from tinygen.pool import PoolSpec, default_workers, worker_setups
+from tinygen.teachers.factory import TeacherOptions
+
+
+def test_limits_are_split_so_workers_together_stay_under_them():
+    options = TeacherOptions(base_url="http://x/v1", concurrency=257, rpm=600)
+    gate = Gate(Budget(max_requests=7, max_tokens=1001, max_cost=3.0), Prices(1, 2), tpm=9000)
+    setups = worker_setups(PoolSpec(3, "tiny", {}, options), "f" * 64, 6, gate)
+    assert sum(s.teacher.concurrency for s in setups) == 257
+    assert sum(s.budget.max_requests for s in setups) == 7
+    assert sum(s.budget.max_tokens for s in setups) == 1001
+    assert sum(s.budget.max_cost for s in setups) == pytest.approx(3.0)
+    assert sum(s.teacher.rpm for s in setups) == pytest.approx(600)
+    assert sum(s.tpm for s in setups) == pytest.approx(9000)
+
+
+def test_default_is_one_process_unless_an_endpoint_at_high_concurrency():
+    remote = TeacherOptions(base_url="http://x/v1")
+    assert default_workers(remote, 64) == 1
+    assert default_workers(TeacherOptions(choice="local"), 512) == 1
+    assert default_workers(remote, 256) == min(len(os.sched_getaffinity(0)), 8)
+
+
+def test_workers_write_the_same_items_as_one_process(server, tmp_path):
+    srv = server()
+    runs = {}
+    for workers in ("1", "3"):
+        out = tmp_path / workers
+        code, _, err = cli(*gen_args(srv.base_url, out, 60, "--workers", workers, "--json"))
+        assert code == 0, err
+        records = shard_records(out)
+        assert len(records) == 60 and len({r["text"] for r in records}) == 60
+        runs[workers] = {r["index"]: (r["id"], r["messages"], r["variables"]) for r in records}
+        assert ("in 3 worker processes" in (out / "run.log").read_text()) == (workers == "3")
+    assert runs["1"] == runs["3"]
+
+
+def test_a_bad_key_stops_every_worker_with_one_message(server, tmp_path):
+    srv = server("--status-always", "401")
+    started = time.monotonic()
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path, 50, "--workers", "2"))
+    assert code == 1 and "API key" in err.splitlines()[0]
+    assert time.monotonic() - started < 15
+    assert KEY not in err
+
+
+def test_rpm_is_shared_between_workers(server, tmp_path):
+    srv = server()
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path, 30, "--rpm", "600", "--workers", "2"))
+    assert code == 0, err
+    times = [entry["t"] for entry in srv.requests()]
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest <= 10
+
+
+def test_request_budget_is_shared_and_the_rerun_continues(server, tmp_path):
+    srv = server()
+    args = gen_args(srv.base_url, tmp_path, 20, "--workers", "2", "--concurrency", "4")
+    code, out, _ = cli(*args, "--max-requests", "7", "--json")
+    assert code == 4 and json.loads(out)["status"] == "budget_reached"
+    assert len(srv.requests()) <= 7
+    assert 0 < len(shard_records(tmp_path)) <= 7
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert len({r["index"] for r in shard_records(tmp_path)}) == 20
+
+
+def test_tpm_paces_requests_by_the_tokens_they_use(server, tmp_path):
+    srv = server()
+    tpm = 12_000  # 200 tokens a second; the bucket starts with 10 s of them (2,000)
+    code, _, err = cli(
+        *gen_args(srv.base_url, tmp_path, 16, "--tpm", str(tpm), "--concurrency", "1")
+    )
+    assert code == 0, err
+    records = shard_records(tmp_path) + read_jsonl(tmp_path / "rejected.jsonl")
+    used = sum(r["usage"]["prompt_tokens"] + r["usage"]["completion_tokens"] for r in records)
+    times = [entry["t"] for entry in srv.requests()]
+    one_request = max(
+        r["usage"]["prompt_tokens"] + r["usage"]["completion_tokens"] for r in records
+    )
+    assert used > 2_000 + one_request  # more than the first burst may take at once
+    assert times[-1] - times[0] >= (used - 2_000 - one_request) / (tpm / 60)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killed_main_process_leaves_no_workers_and_the_rerun_completes(server, tmp_path):
+    srv = server("--delay-ms", "100")
+    args = [sys.executable, "-m", "tinygen", *gen_args(srv.base_url, tmp_path, 300)]
+    args += ["--workers", "2", "--concurrency", "16"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_requests(srv, 40)
+    workers = _children(process.pid)
+    assert len(workers) == 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "workers outlived the killed main process"
+        time.sleep(0.05)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    records = shard_records(tmp_path)
+    assert len(records) == 300 and len({r["id"] for r in records}) == 300
+
+
+def test_interrupt_with_workers_stops_cleanly_and_resumes(server, tmp_path):
+    srv = server("--delay-ms", "100")
+    args = [sys.executable, "-m", "tinygen", *gen_args(srv.base_url, tmp_path, 300)]
+    args += ["--workers", "2", "--concurrency", "16"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_requests(srv, 40)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    first = shard_records(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert 0 < len(first) < 300 and sum(s["records"] for s in manifest["shards"]) == len(first)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len({r["id"] for r in shard_records(tmp_path)}) == 300
