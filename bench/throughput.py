@@ -3,12 +3,18 @@
     python bench/throughput.py [--requests 5000] [--concurrency 256] [--delays 0,200]
                                [--memory-records 100000]
 
-For each server delay it starts tests/openai_server.py in its own process, then runs
-(a) the bare SDK in its fastest configuration (aiohttp transport, pool sized to the
-concurrency, retries off) and (b) `tinygen generate tinystories` with all checks on, each
-in a fresh subprocess, and prints requests/s, their ratio, CPU seconds per 1,000 requests
-and peak RSS. The memory run pushes --memory-records records through the pipeline and
-reports peak RSS (it must not grow with the number of records).
+For each server delay, each client runs in a fresh subprocess against its own
+tests/openai_server.py process (unique stories that pass tinystories' checks):
+the bare SDK in its fastest configuration (aiohttp transport, pool sized to the
+concurrency, retries off); a raw aiohttp loop with no SDK (the machine's bound for a
+Python client); `tinygen generate tinystories` with every check on, with its default
+workers and with --workers 1. The memory runs push --memory-records records through
+tinygen, with default workers and with one process.
+
+req/s is counted as the server saw it, from the first request's arrival to the last
+answer (client start-up and shutdown excluded); [whole] is over the whole command.
+CPU ms/req sums every process of the client; mem MB is the peak of the client's whole
+process tree (PSS summed over its processes: shared pages count once).
 """
 
 from __future__ import annotations
@@ -46,10 +52,29 @@ asyncio.run(main())
 """
 
 
+RAW_AIOHTTP = r"""
+import asyncio, sys, aiohttp
+url, total, concurrency = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+async def main():
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        slots = asyncio.Semaphore(concurrency)
+        async def one(i):
+            async with slots:
+                body = {"model": "m", "max_tokens": 600, "messages": [
+                    {"role": "user", "content": f'Write a story with the noun "cat{i}".'}]}
+                async with session.post(url + "/chat/completions", json=body) as response:
+                    return (await response.json())["choices"][0]["message"]["content"]
+        texts = await asyncio.gather(*(one(i) for i in range(total)))
+        assert len(set(texts)) == total
+asyncio.run(main())
+"""
+
+
 MEASURE = r"""
 import json, os, resource, subprocess, sys, tempfile
 
-def tree_rss(root):
+def tree_pss(root):
     children = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -64,8 +89,9 @@ def tree_rss(root):
         pid = todo.pop()
         todo += children.get(pid, [])
         try:
-            with open(f"/proc/{pid}/statm") as statm:
-                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                total += sum(int(line.split()[1]) * 1024 for line in rollup
+                             if line.startswith("Pss:"))
         except OSError:
             pass
     return total
@@ -78,20 +104,21 @@ with tempfile.TemporaryFile() as out:
             child.wait(0.25)
             break
         except subprocess.TimeoutExpired:
-            peak = max(peak, tree_rss(child.pid))
+            peak = max(peak, tree_pss(child.pid))
     out.seek(0)
     stdout = out.read().decode()
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[1], "w") as handle:
     json.dump({"cpu": usage.ru_utime + usage.ru_stime, "rss_kb": usage.ru_maxrss,
-               "tree_rss": peak, "code": child.returncode, "stdout": stdout}, handle)
+               "tree_pss": peak, "code": child.returncode, "stdout": stdout}, handle)
 """
 
 
 def run_measured(command: list[str]) -> dict[str, float]:
     """Run a command in its own measuring parent: wall time, CPU time of all its
-    processes, and peak RSS (MB): of its process tree (summed, sampled every 0.25 s)
-    and of its largest single process."""
+    processes, the peak RSS (MB) of its largest process, and the peak memory of its
+    whole process tree (the sum of PSS, which counts pages the processes share, such
+    as Python's own code, once; sampled every 0.25 s)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as report:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", MEASURE, report.name, *command], check=True)
@@ -102,7 +129,8 @@ def run_measured(command: list[str]) -> dict[str, float]:
     return {
         "wall": wall,
         "cpu": usage["cpu"],
-        "rss_mb": max(usage["tree_rss"] / 2**20, usage["rss_kb"] / 1024),
+        "rss_mb": usage["rss_kb"] / 1024,
+        "pss_mb": usage["tree_pss"] / 2**20,
         "stdout": usage["stdout"],
     }
 
@@ -111,29 +139,14 @@ def bare_sdk(url: str, total: int, concurrency: int) -> dict[str, float]:
     return run_measured([sys.executable, "-c", BARE_SDK, url, str(total), str(concurrency)])
 
 
-def tinygen(url: str, total: int, concurrency: int, out: Path) -> dict[str, float]:
-    command = [
-        sys.executable,
-        "-m",
-        "tinygen",
-        "generate",
-        "tinystories",
-        "-n",
-        str(total),
-        "--out",
-        str(out),
-        "--base-url",
-        url,
-        "--api-key",
-        "k",
-        "--model",
-        "m",
-        "--concurrency",
-        str(concurrency),
-        "--quiet",
-        "--json",
-        "--overwrite",
-    ]
+def raw_aiohttp(url: str, total: int, concurrency: int) -> dict[str, float]:
+    return run_measured([sys.executable, "-c", RAW_AIOHTTP, url, str(total), str(concurrency)])
+
+
+def tinygen(url: str, total: int, concurrency: int, out: Path, *extra: str) -> dict[str, float]:
+    command = [sys.executable, "-m", "tinygen", "generate", "tinystories", "-n", str(total)]
+    command += ["--out", str(out), "--base-url", url, "--api-key", "k", "--model", "m"]
+    command += ["--concurrency", str(concurrency), "--quiet", "--json", "--overwrite", *extra]
     result = run_measured(command)
     summary = json.loads(result["stdout"])
     result["requests"] = summary["requests"]
@@ -156,40 +169,28 @@ def measure(client, delay_ms: int, *args) -> dict[str, float]:
     return result
 
 
-def compare(delay_ms: int, total: int, concurrency: int) -> dict[str, float]:
-    """The bare SDK loop, then tinygen, each against its own server with `delay_ms`."""
-    bare = measure(bare_sdk, delay_ms, total, concurrency)
-    with tempfile.TemporaryDirectory() as tmp:
-        ours = measure(tinygen, delay_ms, total, concurrency, Path(tmp) / "out")
-    row = {
-        "delay_ms": delay_ms,
-        "bare_req_s": bare["served_req_s"],
-        "tinygen_req_s": ours["served_req_s"],
-        "bare_wall_req_s": total / bare["wall"],
-        "tinygen_wall_req_s": ours["requests"] / ours["wall"],
-        "bare_cpu_per_1k": bare["cpu"] / total * 1000,
-        "tinygen_cpu_per_1k": ours["cpu"] / ours["requests"] * 1000,
-        "bare_rss_mb": bare["rss_mb"],
-        "tinygen_rss_mb": ours["rss_mb"],
-        "accepted": ours["accepted"],
+def compare(delay_ms: int, total: int, concurrency: int) -> dict[str, dict[str, float]]:
+    """Each client against its own server with `delay_ms` latency."""
+    rows = {
+        "bare SDK": measure(bare_sdk, delay_ms, total, concurrency),
+        "raw aiohttp": measure(raw_aiohttp, delay_ms, total, concurrency),
     }
-    row["ratio"] = row["tinygen_req_s"] / row["bare_req_s"]
-    if delay_ms:
-        row["ideal_req_s"] = concurrency / (delay_ms / 1000)
-        row["share_of_ideal"] = row["tinygen_req_s"] / row["ideal_req_s"]
-    return row
+    for name, extra in (("tinygen", ()), ("tinygen -w1", ("--workers", "1"))):
+        with tempfile.TemporaryDirectory() as tmp:
+            rows[name] = measure(tinygen, delay_ms, total, concurrency, Path(tmp) / "o", *extra)
+    for row in rows.values():
+        requests = row.get("requests", total)
+        row["wall_req_s"] = requests / row["wall"]
+        row["cpu_ms"] = row["cpu"] / requests * 1000
+    return rows
 
 
-def memory_run(records: int, concurrency: int) -> dict[str, float]:
-    """Peak RSS of tinygen writing `records` records (fresh process)."""
+def memory_run(records: int, concurrency: int, *extra: str) -> dict[str, float]:
+    """Peak memory of tinygen writing `records` records (fresh processes)."""
     with run_server("--port", "0") as server, tempfile.TemporaryDirectory() as tmp:
-        result = tinygen(server.base_url, records, concurrency, Path(tmp) / "out")
-    return {
-        "records": result["accepted"],
-        "wall_s": result["wall"],
-        "req_s": result["requests"] / result["wall"],
-        "peak_rss_mb": result["rss_mb"],
-    }
+        result = tinygen(server.base_url, records, concurrency, Path(tmp) / "out", *extra)
+    result["req_s"] = result["requests"] / result["wall"]
+    return result
 
 
 def main() -> None:
@@ -199,34 +200,32 @@ def main() -> None:
     parser.add_argument("--delays", default="0,200")
     parser.add_argument("--memory-records", type=int, default=100_000)
     args = parser.parse_args()
-    print("req/s: as the server saw them (first request to last answer); in brackets, over")
-    print("the whole command (start-up, imports and the end-of-run card included)")
-    print(
-        f"{'delay':>6} {'bare req/s':>16} {'tinygen req/s':>16} {'ratio':>6} "
-        f"{'CPU s/1k bare':>14} {'CPU s/1k tg':>12} {'RSS MB bare':>12} {'RSS MB tg':>10}"
-    )
+    print(__doc__.split("\n\n")[-1].strip())
+    header = f"{'client':<12} {'req/s':>6} {'[whole]':>8} {'CPU ms/req':>11} {'mem MB':>7}"
     for delay in (int(d) for d in args.delays.split(",") if d):
-        row = compare(delay, args.requests, args.concurrency)
-        print(
-            f"{delay:>4}ms {row['bare_req_s']:>7.0f} [{row['bare_wall_req_s']:>5.0f}] "
-            f"{row['tinygen_req_s']:>8.0f} [{row['tinygen_wall_req_s']:>5.0f}] "
-            f"{row['ratio']:>6.2f} {row['bare_cpu_per_1k']:>14.2f} "
-            f"{row['tinygen_cpu_per_1k']:>12.2f} {row['bare_rss_mb']:>12.0f} "
-            f"{row['tinygen_rss_mb']:>10.0f}"
-        )
-        if delay:
+        rows = compare(delay, args.requests, args.concurrency)
+        print(f"\n{args.requests} requests, concurrency {args.concurrency}, delay {delay} ms")
+        print(header)
+        for name, row in rows.items():
             print(
-                f"{'':>6} ideal {row['ideal_req_s']:.0f} req/s: tinygen at "
-                f"{row['share_of_ideal']:.2f} of ideal, the bare SDK at "
-                f"{row['bare_req_s'] / row['ideal_req_s']:.2f}"
+                f"{name:<12} {row['served_req_s']:>6.0f} [{row['wall_req_s']:>6.0f}] "
+                f"{row['cpu_ms']:>11.2f} {row['pss_mb']:>7.0f}"
             )
-    if args.memory_records:
-        memory = memory_run(args.memory_records, args.concurrency)
-        print(
-            f"memory run: {memory['records']} records in {memory['wall_s']:.0f}s "
-            f"({memory['req_s']:.0f} req/s), peak RSS {memory['peak_rss_mb']:.0f} MB "
-            "(all processes)"
-        )
+        ours, bare = rows["tinygen"]["served_req_s"], rows["bare SDK"]["served_req_s"]
+        print(f"tinygen / bare SDK: {ours / bare:.2f}")
+        if delay:
+            ideal = args.concurrency / (delay / 1000)
+            shares = ", ".join(f"{n} {r['served_req_s'] / ideal:.2f}" for n, r in rows.items())
+            print(f"share of ideal ({ideal:.0f} req/s): {shares}")
+    for extra in ((), ("--workers", "1")):
+        if args.memory_records:
+            memory = memory_run(args.memory_records, args.concurrency, *extra)
+            print(
+                f"\nmemory run {' '.join(extra) or '(default workers)'}: {memory['accepted']} "
+                f"records in {memory['wall']:.0f} s ({memory['req_s']:.0f} req/s); peak "
+                f"memory {memory['pss_mb']:.0f} MB (all processes, PSS), largest process "
+                f"{memory['rss_mb']:.0f} MB RSS"
+            )
 
 
 if __name__ == "__main__":

@@ -139,18 +139,49 @@ def test_killed_main_process_leaves_no_workers_and_the_rerun_completes(server, t
     assert len(records) == 300 and len({r["id"] for r in records}) == 300
 
 
-def test_interrupt_with_workers_stops_cleanly_and_resumes(server, tmp_path):
-    srv = server("--delay-ms", "100")
+def test_interrupt_with_workers_stops_sending_and_resumes(server, tmp_path):
+    srv = server("--delay-ms", "300")
     args = [sys.executable, "-m", "tinygen", *gen_args(srv.base_url, tmp_path, 300)]
     args += ["--workers", "2", "--concurrency", "16"]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_requests(srv, 40)
     process.send_signal(signal.SIGINT)
+    time.sleep(0.15)  # requests already on their way may still arrive
+    sent = len(srv.requests())
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
+    assert len(srv.requests()) == sent  # the workers' queues were not sent
     first = shard_records(tmp_path)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert 0 < len(first) < 300 and sum(s["records"] for s in manifest["shards"]) == len(first)
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert len({r["id"] for r in shard_records(tmp_path)}) == 300
+
+
+def test_a_dead_worker_is_a_clear_error_and_the_rerun_completes(server, tmp_path):
+    srv = server("--delay-ms", "100")
+    args = [sys.executable, "-m", "tinygen", *gen_args(srv.base_url, tmp_path, 300)]
+    args += ["--workers", "2", "--concurrency", "16"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_requests(srv, 40)
+    os.kill(_children(process.pid)[0], signal.SIGKILL)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1 and "a worker process exited" in err
+    assert "Traceback" not in err
+    shard_records(tmp_path)  # whole lines only
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len({r["id"] for r in shard_records(tmp_path)}) == 300
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--teacher", "local", "--workers", "2"], "--workers needs an endpoint"),
+        (["--workers", "8", "--concurrency", "4"], "more than --concurrency"),
+    ],
+)
+def test_impossible_worker_counts_are_refused(tmp_path, extra, message):
+    code, _, err = cli(*gen_args("http://127.0.0.1:9/v1", tmp_path / "o", 5), *extra)
+    assert code == 2 and message in err  # a usage error

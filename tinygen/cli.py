@@ -20,7 +20,7 @@ from tinygen.dedup import dedup_files
 from tinygen.errors import TinygenError, UsageError
 from tinygen.limits import Budget, make_gate
 from tinygen.neardup import NearDupConfig
-from tinygen.pool import PoolSpec, default_workers
+from tinygen.pool import PoolSpec, check_workers, default_workers
 from tinygen.preview import coverage_table, preset_table, preview_items
 from tinygen.prices import prices_for
 from tinygen.recipe import load_recipe
@@ -172,7 +172,12 @@ def generate_command(
             grace_s=grace,
             progress=not quiet and sys.stderr.isatty(),
             pool=PoolSpec(
-                workers or default_workers(options, concurrency), recipe, overrides, options
+                check_workers(workers, options, concurrency)
+                if workers
+                else default_workers(options, concurrency),
+                recipe,
+                overrides,
+                options,
             ),
         )
         chosen = make_teacher(options)

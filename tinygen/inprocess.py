@@ -51,6 +51,9 @@ class InProcessAsks:
                 raise result  # a fatal error (bad key, wrong URL) ends the run
         return results  # type: ignore[return-value]
 
+    def stop_sending(self) -> None:
+        """Nothing waits here: every submitted item is already running."""
+
     def cancel(self) -> None:
         for task in self._tasks:
             task.cancel()

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field, replace
 
 from tinygen import frames
 from tinygen.asker import Finished, Kind
-from tinygen.errors import TinygenError
+from tinygen.errors import TinygenError, UsageError
 from tinygen.limits import Budget, Gate, Prices
 from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.factory import TeacherOptions
 
 POOL_MIN_CONCURRENCY = 128  # below this one process keeps up with any endpoint
-QUEUE_SHARE = 4  # a worker holds up to 1/4 of its concurrency queued beyond it
+QUEUE_SHARE = 1  # a worker holds up to its concurrency again in queued indexes
 STDERR_TAIL = 4_000
 
 
@@ -53,6 +53,21 @@ class WorkerSetup:
     budget: Budget
     prices: Prices | None
     tpm: float | None
+
+
+def check_workers(workers: int, options: TeacherOptions, concurrency: int) -> int:
+    """The worker count the user asked for, if it can be had."""
+    if workers > 1 and options.resolved_choice() == "local":
+        raise UsageError(
+            "--workers needs an endpoint: the local model runs in one process",
+            "drop --workers (the local model already uses every core), or pass --base-url",
+        )
+    if workers > concurrency:
+        raise UsageError(
+            f"--workers {workers} is more than --concurrency {concurrency}",
+            "give each worker at least one request at a time",
+        )
+    return workers
 
 
 def default_workers(options: TeacherOptions, concurrency: int) -> int:
@@ -206,12 +221,19 @@ class WorkerPool:
             if self._done.empty():
                 return results
 
+    def stop_sending(self) -> None:
+        """Workers hand back what waits in their queues; running asks go on."""
+        self._tell_all(("drain",))
+
     def cancel(self) -> None:
-        """Ask every worker to cancel what it has in flight (they report it back)."""
+        """Workers cancel what runs and hand back what waits (they report it all)."""
+        self._tell_all(("cancel",))
+
+    def _tell_all(self, message: tuple) -> None:
         for worker in self._workers:
             stdin = worker.process.stdin
             if stdin is not None and not stdin.is_closing():
-                stdin.write(frames.encode(("cancel",)))
+                stdin.write(frames.encode(message))
 
     async def close(self) -> None:
         """Close the workers' stdin (they cancel, finish and exit); kill stragglers."""
@@ -235,7 +257,7 @@ class WorkerPool:
         assert stdout is not None
         while (message := await frames.read(stdout)) is not None:
             self._done.put_nowait(self._unpack(worker, message))  # type: ignore[arg-type]
-        if worker.in_flight and not self._closing:
+        if not self._closing:
             await worker.process.wait()
             tail = b"".join(worker.stderr).decode(errors="replace").strip()
             self._done.put_nowait(
@@ -263,7 +285,11 @@ class WorkerPool:
             return TeacherCallError(error_kind, text, retryable=False, fatal=True, status=status)
         if kind == "error":
             return TinygenError(message[1], message[2])
-        return RuntimeError(f"a worker process failed:\n{message[1]}")
+        last_line = message[1].strip().splitlines()[-1]
+        return TinygenError(
+            f"a worker process failed: {last_line}",
+            "rerun with --workers 1 (and TINYGEN_DEBUG=1 for the traceback)",
+        )
 
     async def _keep_stderr(self, worker: _Worker) -> None:
         """Drain a worker's stderr, keeping the end for an error message."""

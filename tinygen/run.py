@@ -125,7 +125,10 @@ class Generation:
                 ):
                     await self._loop(display, self._pending(scan))
             finally:
-                self._close_writers()
+                try:
+                    await self.asks.close()  # workers exit before the card is computed
+                finally:
+                    self._close_writers()
             return self._finish()
         except TeacherCallError as fatal:
             self.manifest.write("error")
@@ -284,6 +287,8 @@ class Generation:
         loop = asyncio.get_running_loop()
         if self.stop_code is None:
             self.stop_code = SIGNAL_EXIT[signal.Signals(signum)]
+            if self.asks is not None:
+                self.asks.stop_sending()
             loop.call_later(self.config.grace_s, self._cancel_in_flight)
         else:
             self._cancel_in_flight()

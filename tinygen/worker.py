@@ -1,11 +1,12 @@
 """A worker process of tinygen/pool.py: asks the items the main process sends it.
 
-Run as `python -m tinygen.worker` with pipes on stdin and stdout; it reads a
-`WorkerSetup` and answers `("ready",)`, then reads `("ask", [indexes])` and
-`("cancel",)` messages and answers `("done", [Finished...], allowed_concurrency)`
-batches. Indexes beyond its allowed concurrency wait in a queue and start as soon as a
-slot frees, so the main process's round trip never leaves a slot idle. It ignores SIGINT and SIGTERM
-(the main process decides how to stop) and exits when its stdin closes.
+Run as `python -m tinygen.worker` with pipes on stdin and stdout. It reads a
+`WorkerSetup` and answers `("ready",)`; then it reads `("ask", [indexes])`,
+`("drain",)` (hand back the queue) and `("cancel",)` (that, and cancel what runs), and
+answers `("done", [Finished...], allowed_concurrency)` batches. Indexes beyond its
+allowed concurrency wait in a queue and start as soon as a slot frees, so the main
+process's round trip never leaves a slot idle. It ignores SIGINT and SIGTERM (the main
+process decides how to stop) and exits when its stdin closes.
 """
 
 from __future__ import annotations
@@ -69,10 +70,14 @@ class Worker:
             self._calling += 1
             self._tasks.add(asyncio.create_task(self._run(self._queued.popleft())))
 
-    def cancel(self) -> None:
-        """Cancel what runs, and hand back what waits, as CANCELLED."""
+    def drain(self) -> None:
+        """Hand back what waits in the queue, as CANCELLED (it was never sent)."""
         while self._queued:
             self._finished(Finished(self._queued.popleft(), Kind.CANCELLED))
+
+    def cancel(self) -> None:
+        """Cancel what runs, and hand back what waits, as CANCELLED."""
+        self.drain()
         for task in self._tasks:
             task.cancel()
 
@@ -160,6 +165,8 @@ async def serve() -> None:
         while (message := await frames.read(reader)) is not None:
             if message[0] == "ask":  # type: ignore[index]
                 worker.take(message[1])  # type: ignore[index]
+            elif message[0] == "drain":  # type: ignore[index]
+                worker.drain()
             elif message[0] == "cancel":  # type: ignore[index]
                 worker.cancel()
         await worker.finish()
