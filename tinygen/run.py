@@ -215,7 +215,7 @@ class Generation:
             for finished in await asks.next_finished():
                 self._handle(finished)
             self._launch(pending)
-            self.stats.in_flight = asks.in_flight
+            self.stats.in_flight = min(asks.in_flight, asks.current)  # not workers' queues
             display.refresh()
             self.manifest.maybe_write()
 
