@@ -8,14 +8,18 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
-from tests.conftest import KEY, cli, gen_args, read_jsonl, shard_records
+from tests.conftest import KEY, TINY, cli, gen_args, read_jsonl, shard_records
 from tests.test_reliability import wait_for_requests
+from tinygen.errors import TinygenError
 from tinygen.limits import Budget, Gate, Prices
 from tinygen.pool import PoolSpec, default_workers, worker_setups
-from tinygen.teachers.factory import TeacherOptions
+from tinygen.recipe import load_recipe
+from tinygen.run import RunConfig, generate
+from tinygen.teachers.factory import TeacherOptions, make_teacher
 
 
 def test_limits_are_split_so_workers_together_stay_under_them():
@@ -185,3 +189,15 @@ def test_a_dead_worker_is_a_clear_error_and_the_rerun_completes(server, tmp_path
 def test_impossible_worker_counts_are_refused(tmp_path, extra, message):
     code, _, err = cli(*gen_args("http://127.0.0.1:9/v1", tmp_path / "o", 5), *extra)
     assert code == 2 and message in err  # a usage error
+
+
+def test_a_worker_that_cannot_start_stops_the_run_before_any_request(server, tmp_path):
+    srv = server()
+    options = TeacherOptions(base_url=srv.base_url, api_key=KEY, concurrency=8)
+    config = RunConfig(out_dir=tmp_path, target=5, concurrency=8, progress=False)
+    config = replace(config, pool=PoolSpec(2, "no-such-recipe", {}, options))
+    with pytest.raises(TinygenError) as raised:
+        generate(load_recipe(TINY), make_teacher(options), config)
+    assert "no-such-recipe" in raised.value.message
+    assert srv.requests() == []
+    assert _children(os.getpid()) == [srv.proc.pid]  # no worker left behind

@@ -12,6 +12,7 @@ process ended, even by SIGKILL) cancels what it has in flight and exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections import deque
@@ -25,7 +26,6 @@ from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.factory import TeacherOptions
 
 POOL_MIN_CONCURRENCY = 128  # below this one process keeps up with any endpoint
-QUEUE_SHARE = 1  # a worker holds up to its concurrency again in queued indexes
 STDERR_TAIL = 4_000
 
 
@@ -125,13 +125,15 @@ class _Worker:
     exhausted: bool = False
     outgoing: list[int] = field(default_factory=list)
     stderr: deque[bytes] = field(default_factory=lambda: deque(maxlen=64))
+    stderr_task: asyncio.Task | None = None
 
     @property
     def room(self) -> int:
-        """Indexes it may still be given: its concurrency plus a queue."""
+        """Indexes it may still be given: its concurrency, and as many again to queue
+        (items being checked or on their way back hold a place too)."""
         if self.exhausted:
             return 0
-        return self.limit + max(1, self.limit // QUEUE_SHARE) - self.in_flight
+        return 2 * self.limit - self.in_flight
 
 
 class WorkerPool:
@@ -149,21 +151,30 @@ class WorkerPool:
     async def start(self) -> None:
         """Start the workers, send each its setup and wait until all are ready (so a
         bad setup stops the run before any request, and the start is sharp)."""
-        for setup in self._setups:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "tinygen.worker",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            process.stdin.write(frames.encode(setup))  # type: ignore[union-attr]
-            self._workers.append(_Worker(process, setup.teacher.concurrency))
-        for worker in self._workers:
-            await self._wait_ready(worker)
-            self._tasks.append(asyncio.create_task(self._receive(worker)))
-            self._tasks.append(asyncio.create_task(self._keep_stderr(worker)))
+        try:
+            for setup in self._setups:
+                await self._spawn(setup)
+            for worker in self._workers:
+                await self._wait_ready(worker)
+                self._tasks.append(asyncio.create_task(self._receive(worker)))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _spawn(self, setup: WorkerSetup) -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tinygen.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        process.stdin.write(frames.encode(setup))  # type: ignore[union-attr]
+        worker = _Worker(process, setup.teacher.concurrency)
+        self._workers.append(worker)
+        worker.stderr_task = asyncio.create_task(self._keep_stderr(worker))
+        self._tasks.append(worker.stderr_task)
 
     async def _wait_ready(self, worker: _Worker) -> None:
         """Wait for a worker's first message: ready, or why it cannot start."""
@@ -173,11 +184,9 @@ class WorkerPool:
             return
         if message is None:
             await worker.process.wait()
-            assert worker.process.stderr is not None
-            tail = (await worker.process.stderr.read()).decode(errors="replace").strip()
             raise TinygenError(
                 f"a worker process exited at start (code {worker.process.returncode})",
-                tail[-STDERR_TAIL:] or "rerun with --workers 1",
+                await self._stderr_tail(worker) or "rerun with --workers 1",
             )
         error = self._unpack(worker, message)  # type: ignore[arg-type]
         raise error if isinstance(error, BaseException) else TinygenError(str(message))
@@ -259,12 +268,11 @@ class WorkerPool:
             self._done.put_nowait(self._unpack(worker, message))  # type: ignore[arg-type]
         if not self._closing:
             await worker.process.wait()
-            tail = b"".join(worker.stderr).decode(errors="replace").strip()
             self._done.put_nowait(
                 TinygenError(
                     f"a worker process exited (code {worker.process.returncode}) "
                     f"with {worker.in_flight} items in flight",
-                    tail[-STDERR_TAIL:] or "rerun with --workers 1 to see the error",
+                    await self._stderr_tail(worker) or "rerun with --workers 1 to see why",
                 )
             )
 
@@ -297,3 +305,10 @@ class WorkerPool:
         assert stderr is not None
         while line := await stderr.readline():
             worker.stderr.append(line)
+
+    async def _stderr_tail(self, worker: _Worker) -> str:
+        """The end of what an exited worker wrote to stderr."""
+        if worker.stderr_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(worker.stderr_task), 2)
+        return b"".join(worker.stderr).decode(errors="replace").strip()[-STDERR_TAIL:]

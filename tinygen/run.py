@@ -113,10 +113,10 @@ class Generation:
     async def run(self) -> RunResult:
         try:
             scan = self._prepare()
-            self.asks = await self._start_asks()
-            self.stats.concurrency = self.asks
-            gc.freeze()  # what is loaded by now lives to the end: keep it out of GC passes
             try:
+                self.asks = await self._start_asks()
+                self.stats.concurrency = self.asks
+                gc.freeze()  # what is loaded by now lives to the end: keep it out of GC
                 with (
                     self._signals(),
                     ProgressDisplay(
@@ -126,7 +126,8 @@ class Generation:
                     await self._loop(display, self._pending(scan))
             finally:
                 try:
-                    await self.asks.close()  # workers exit before the card is computed
+                    if self.asks is not None:
+                        await self.asks.close()  # workers exit before the card is made
                 finally:
                     self._close_writers()
             return self._finish()
@@ -140,8 +141,6 @@ class Generation:
                 "free space or fix permissions, then rerun the same command: it resumes",
             ) from None
         finally:
-            if self.asks is not None:
-                await self.asks.close()
             self.log.close()
             if self._lock is not None:
                 self._lock.close()
