@@ -102,6 +102,15 @@ def test_tpm_paces_requests_by_the_tokens_they_use(server, tmp_path):
     assert times[-1] - times[0] >= (used - 2_000 - one_request) / (tpm / 60)
 
 
+def start_with_workers(srv, out) -> tuple[list[str], subprocess.Popen]:
+    """Start a 300-record run with 2 workers; return once 40 requests arrived."""
+    args = [sys.executable, "-m", "tinygen", *gen_args(srv.base_url, out, 300)]
+    args += ["--workers", "2", "--concurrency", "16"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_requests(srv, 40)
+    return args, process
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for name in os.listdir("/proc"):
@@ -125,14 +134,11 @@ def _alive(pid: int) -> bool:
 
 def test_killed_main_process_leaves_no_workers_and_the_rerun_completes(server, tmp_path):
     srv = server("--delay-ms", "100")
-    args = [sys.executable, "-m", "tinygen", *gen_args(srv.base_url, tmp_path, 300)]
-    args += ["--workers", "2", "--concurrency", "16"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_requests(srv, 40)
+    args, process = start_with_workers(srv, tmp_path)
     workers = _children(process.pid)
     assert len(workers) == 2
     process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.communicate()
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in workers):
         assert time.monotonic() < deadline, "workers outlived the killed main process"
@@ -145,10 +151,7 @@ def test_killed_main_process_leaves_no_workers_and_the_rerun_completes(server, t
 
 def test_interrupt_with_workers_stops_sending_and_resumes(server, tmp_path):
     srv = server("--delay-ms", "300")
-    args = [sys.executable, "-m", "tinygen", *gen_args(srv.base_url, tmp_path, 300)]
-    args += ["--workers", "2", "--concurrency", "16"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_requests(srv, 40)
+    args, process = start_with_workers(srv, tmp_path)
     process.send_signal(signal.SIGINT)
     time.sleep(0.15)  # requests already on their way may still arrive
     sent = len(srv.requests())
@@ -165,10 +168,7 @@ def test_interrupt_with_workers_stops_sending_and_resumes(server, tmp_path):
 
 def test_a_dead_worker_is_a_clear_error_and_the_rerun_completes(server, tmp_path):
     srv = server("--delay-ms", "100")
-    args = [sys.executable, "-m", "tinygen", *gen_args(srv.base_url, tmp_path, 300)]
-    args += ["--workers", "2", "--concurrency", "16"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_requests(srv, 40)
+    args, process = start_with_workers(srv, tmp_path)
     os.kill(_children(process.pid)[0], signal.SIGKILL)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 1 and "a worker process exited" in err
