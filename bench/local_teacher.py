@@ -14,12 +14,12 @@ import argparse
 import asyncio
 import time
 
+from tinygen.cores import available_cores
 from tinygen.recipe import TeacherParams
 from tinygen.teachers.local import (
     LOCAL_DEFAULTS,
     N_CTX,
     LocalTeacher,
-    available_threads,
     chat_kwargs,
     default_model_path,
     load_model,
@@ -93,7 +93,7 @@ async def run_teacher(
 
 
 async def main(args: argparse.Namespace) -> None:
-    p, batch, threads = params(), prompts(args.stories), available_threads()
+    p, batch, threads = params(), prompts(args.stories), available_cores()
     path = default_model_path()
     print(
         f"model {path.name}, threads {threads}, n_ctx {N_CTX}, {args.stories} stories, "

@@ -44,7 +44,8 @@ def llama_server(tmp_path) -> Iterator[str]:
     pytest.importorskip("llama_cpp")
     pytest.importorskip("uvicorn", reason="needs llama-cpp-python[server]")
     pytest.importorskip("starlette_context", reason="needs llama-cpp-python[server]")
-    from tinygen.teachers.local import available_threads, default_model_path
+    from tinygen.cores import available_cores
+    from tinygen.teachers.local import default_model_path
 
     port = _free_port()
     log = tmp_path / "server.log"
@@ -61,7 +62,7 @@ def llama_server(tmp_path) -> Iterator[str]:
         "--n_ctx",
         "2048",
         "--n_threads",
-        str(available_threads()),
+        str(available_cores()),
         "--verbose",
         "False",
     ]

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import KEY, TINY, cli, gen_args, read_jsonl, shard_records
 from tests.test_reliability import wait_for_requests
+from tinygen.cores import available_cores
 from tinygen.errors import TinygenError
 from tinygen.limits import Budget, Gate, Prices
 from tinygen.pool import PoolSpec, default_workers, worker_setups
@@ -38,7 +39,7 @@ def test_default_is_one_process_unless_an_endpoint_at_high_concurrency():
     remote = TeacherOptions(base_url="http://x/v1")
     assert default_workers(remote, 64) == 1
     assert default_workers(TeacherOptions(choice="local"), 512) == 1
-    assert default_workers(remote, 256) == min(len(os.sched_getaffinity(0)), 8)
+    assert default_workers(remote, 256) == min(available_cores(), 8)
 
 
 def test_workers_write_the_same_items_as_one_process(server, tmp_path):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 from collections import deque
 from dataclasses import dataclass, field, replace
 
 from tinygen import frames
 from tinygen.asker import Finished, Kind
+from tinygen.cores import available_cores
 from tinygen.errors import TinygenError, UsageError
 from tinygen.limits import Budget, Gate, Prices
 from tinygen.teachers.base import TeacherCallError
@@ -75,7 +75,7 @@ def default_workers(options: TeacherOptions, concurrency: int) -> int:
     (where one process's CPU is the limit), else one (no pool)."""
     if options.resolved_choice() == "local" or concurrency < POOL_MIN_CONCURRENCY:
         return 1
-    return max(1, min(len(os.sched_getaffinity(0)), 8))
+    return min(available_cores(), 8)
 
 
 def worker_setups(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +21,7 @@ from tinygen.checks import (
     required_words,
 )
 from tinygen.codecheck import check_exercise, python_block_errors, python_blocks
+from tinygen.cores import available_cores
 from tinygen.recipe import ResolvedRecipe, find_data_file
 from tinygen.resources import wordlists_dir
 from tinygen.vocabulary import Vocabulary, vocabulary_check
@@ -66,7 +66,7 @@ def build_code_check(resolved: ResolvedRecipe) -> AsyncCheck | None:
     """The code check a recipe asks for: run exercises' tests, or parse textbook code."""
     kind = resolved.recipe.checks.code
     if kind == "exercise":
-        return exercise_check(asyncio.Semaphore(2 * len(os.sched_getaffinity(0))))
+        return exercise_check(asyncio.Semaphore(2 * available_cores()))
     if kind == "textbook":
         return textbook_check
     return None

@@ -12,11 +12,11 @@ import hashlib
 import importlib.metadata
 import importlib.resources
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tinygen.cores import available_cores
 from tinygen.errors import TinygenError
 from tinygen.recipe import TeacherParams
 from tinygen.teachers.base import Completion, TeacherCallError
@@ -69,14 +69,6 @@ def _require(module: str, package: str) -> None:
             f"The local teacher needs {package}, which is not installed",
             f"install the local extra: {INSTALL_HINT}",
         ) from None
-
-
-def available_threads() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def request_seed(messages: list[dict[str, str]], params: TeacherParams) -> int:
@@ -150,7 +142,7 @@ class LocalTeacher:
 
     def __init__(self, model_path: str | None = None, threads: int | None = None) -> None:
         self._path = Path(model_path) if model_path else default_model_path()
-        self._threads = threads or available_threads()
+        self._threads = threads or available_cores()
         self._llama = load_model(self._path, self._threads)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinygen-llama")
 
