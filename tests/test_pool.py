@@ -17,7 +17,7 @@ from tests.test_reliability import wait_for_requests
 from tinygen.cores import available_cores
 from tinygen.errors import TinygenError
 from tinygen.limits import Budget, Gate, Prices
-from tinygen.pool import PoolSpec, default_workers, worker_setups
+from tinygen.pool import PoolSpec, worker_count, worker_setups
 from tinygen.recipe import load_recipe
 from tinygen.run import RunConfig, generate
 from tinygen.teachers.factory import TeacherOptions, make_teacher
@@ -37,9 +37,10 @@ def test_limits_are_split_so_workers_together_stay_under_them():
 
 def test_default_is_one_process_unless_an_endpoint_at_high_concurrency():
     remote = TeacherOptions(base_url="http://x/v1")
-    assert default_workers(remote, 64) == 1
-    assert default_workers(TeacherOptions(choice="local"), 512) == 1
-    assert default_workers(remote, 256) == min(available_cores(), 8)
+    assert worker_count(None, remote, 64) == 1
+    assert worker_count(None, TeacherOptions(choice="local"), 512) == 1
+    assert worker_count(None, remote, 256) == min(available_cores(), 8)
+    assert worker_count(3, remote, 64) == 3
 
 
 def test_workers_write_the_same_items_as_one_process(server, tmp_path):

@@ -20,7 +20,7 @@ from tinygen.dedup import dedup_files
 from tinygen.errors import TinygenError, UsageError
 from tinygen.limits import Budget, make_gate
 from tinygen.neardup import NearDupConfig
-from tinygen.pool import PoolSpec, check_workers, default_workers
+from tinygen.pool import PoolSpec, worker_count
 from tinygen.preview import coverage_table, preset_table, preview_items
 from tinygen.prices import prices_for
 from tinygen.recipe import load_recipe
@@ -171,14 +171,7 @@ def generate_command(
             ),
             grace_s=grace,
             progress=not quiet and sys.stderr.isatty(),
-            pool=PoolSpec(
-                check_workers(workers, options, concurrency)
-                if workers
-                else default_workers(options, concurrency),
-                recipe,
-                overrides,
-                options,
-            ),
+            pool=PoolSpec(worker_count(workers, options, concurrency), recipe, overrides, options),
         )
         chosen = make_teacher(options)
         if not quiet:

@@ -55,27 +55,26 @@ class WorkerSetup:
     tpm: float | None
 
 
-def check_workers(workers: int, options: TeacherOptions, concurrency: int) -> int:
-    """The worker count the user asked for, if it can be had."""
-    if workers > 1 and options.resolved_choice() == "local":
+def worker_count(requested: int | None, options: TeacherOptions, concurrency: int) -> int:
+    """Processes to ask with: what the user asked for, if it can be had; by default one
+    per core (at most 8) for an endpoint at high concurrency, where one process's CPU is
+    the limit, else one (no pool)."""
+    local = options.resolved_choice() == "local"
+    if requested is None:
+        if local or concurrency < POOL_MIN_CONCURRENCY:
+            return 1
+        return min(available_cores(), 8)
+    if requested > 1 and local:
         raise UsageError(
             "--workers needs an endpoint: the local model runs in one process",
             "drop --workers (the local model already uses every core), or pass --base-url",
         )
-    if workers > concurrency:
+    if requested > concurrency:
         raise UsageError(
-            f"--workers {workers} is more than --concurrency {concurrency}",
+            f"--workers {requested} is more than --concurrency {concurrency}",
             "give each worker at least one request at a time",
         )
-    return workers
-
-
-def default_workers(options: TeacherOptions, concurrency: int) -> int:
-    """Processes to ask with: one per core for a remote endpoint at high concurrency
-    (where one process's CPU is the limit), else one (no pool)."""
-    if options.resolved_choice() == "local" or concurrency < POOL_MIN_CONCURRENCY:
-        return 1
-    return min(available_cores(), 8)
+    return requested
 
 
 def worker_setups(
