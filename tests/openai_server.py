@@ -10,6 +10,14 @@ Fault precedence per request: bad ``--require-key`` (401) > ``--status-always`` 
 Logged fault names: null (ok), 429/500/503/drop/slow/malformed/length/empty/filter,
 auth, status_CODE, fail_CODE, bad_request; ``status`` is 0 for drop.
 ``POST /_flush`` flushes the request log (used by ``ServerHandle.requests``).
+
+Hostile answer modes replace the ok answer (no fault drawn) of the requests picked by
+``--hostile-first K`` (only requests 1..K; 0 = all) and ``--phostile P`` (a seeded share;
+default 1): ``--content-surrogate`` (a lone ``\\ud83d`` escape in the content),
+``--usage-mode strings|negative|missing|garbage``, ``--gzip-bomb MB``, ``--huge-answer MB``
+(streamed, chunked) and ``--echo-key STATUS`` (an error that repeats the bearer token).
+They are logged as faults: surrogate, usage_MODE (``surrogate+usage_MODE`` together),
+gzip_bomb, huge_answer, echo_key. MB counts MiB (2**20 letters of content).
 """
 
 from __future__ import annotations
@@ -30,11 +38,12 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from aiohttp import web
 
@@ -42,6 +51,12 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _canon = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
 _json_loads = json.JSONDecoder().decode
 FAULTS = ("429", "500", "503", "drop", "slow", "malformed", "length", "empty", "filter")
+USAGE_MODES = ("strings", "negative", "missing", "garbage")
+BIG = ("gzip_bomb", "huge_answer")  # hostile answers too big to build whole
+MIB = 1 << 20
+_FILL = b"a" * (64 << 10)
+_FILL_MARK = "@@FILL@@"
+_SURROGATE_MARK = "@@LONE_SURROGATE@@"
 _INVALID = "invalid_request_error"
 ERRORS: dict[int, tuple[str, str, str | None]] = {
     400: ("Invalid request.", _INVALID, None),
@@ -170,9 +185,10 @@ def _content_text(content: Any) -> str:
     return content if isinstance(content, str) else _dumps(content)
 
 
-def error_body(status: int) -> bytes:
+def error_body(status: int, message: str = "") -> bytes:
     default = ("Error.", "server_error" if status >= 500 else "invalid_request_error", None)
     msg, kind, code = ERRORS.get(status, default)
+    msg = message or msg
     return _dumps({"error": {"message": msg, "type": kind, "param": None, "code": code}}).encode()
 
 
@@ -189,6 +205,9 @@ class State:
     errors: dict[int, bytes] = field(default_factory=dict)
     schedule: list[str] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    hostile: str | None = None  # log name of the hostile answer, if a mode is set
+    hostile_rng: random.Random = field(default_factory=random.Random)
+    bomb: bytes = b""
 
     def flush(self) -> None:
         if self.log is not None and self.buf:
@@ -218,30 +237,70 @@ def choose_fault(st: State, n: int) -> tuple[str | None, int]:
     return None, 0
 
 
-def error_response(st: State, status: int) -> web.Response:
+def hostile_name(o: argparse.Namespace) -> str | None:
+    """The log name of the hostile answer the options ask for (None if no mode is set)."""
+    names = [flag for flag in ("echo_key", *BIG) if getattr(o, flag)]
+    names += ["surrogate"] * o.content_surrogate + [f"usage_{o.usage_mode}"] * bool(o.usage_mode)
+    return "+".join(names) or None
+
+
+def is_hostile(st: State, n: int) -> bool:
+    """Whether request ``n`` is picked for the hostile answer (first K, then a seeded share)."""
+    o, u = st.opts, st.hostile_rng.random()
+    return (
+        st.hostile is not None and (not o.hostile_first or n <= o.hostile_first) and u < o.phostile
+    )
+
+
+def error_response(st: State, status: int, body: bytes = b"") -> web.Response:
     headers = {}
     if status == 429:
         ra = st.opts.retry_after
         headers["Retry-After"] = str(int(ra)) if ra == int(ra) else str(ra)
         headers["retry-after-ms"] = str(round(ra * 1000))
-    body = st.errors.get(status) or error_body(status)
+    body = body or st.errors.get(status) or error_body(status)
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def answer_text(o: argparse.Namespace, last: str, sha: str, n: int) -> str:
+    """The answer the ``--responder`` gives to the last user message."""
+    if o.responder == "echo":
+        return last
+    if o.responder == "fixed":
+        return o.fixed_text
+    if o.responder == "exercise":
+        kinds = o.exercise_kinds.split(",")
+        return exercise(n, kinds[(n - 1) % len(kinds)])
+    return story(last, sha, n)
+
+
+def with_surrogate_mark(text: str) -> str:
+    """``text`` with the lone-surrogate mark after its first sentence (or at its end)."""
+    first, sep, rest = text.partition(". ")
+    return f"{first}. {_SURROGATE_MARK} {rest}" if sep else f"{text} {_SURROGATE_MARK}"
+
+
+def usage_fields(mode: str, usage: dict[str, int], n: int) -> dict[str, Any]:
+    """The answer's ``usage`` field, spoilt as ``--usage-mode`` says ('' keeps it honest)."""
+    if mode == "missing":
+        return {}
+    if mode == "strings":
+        return {"usage": {k: str(v) for k, v in usage.items()}}
+    if mode == "negative":
+        return {"usage": {k: -max(v, 1) for k, v in usage.items()}}
+    if mode == "garbage":  # odd requests get a string, even ones an object of wrong types
+        return {"usage": "lots" if n % 2 else {"prompt_tokens": [1], "completion_tokens": {"a": 1}}}
+    return {"usage": usage}
 
 
 def completion(st: State, req: dict[str, Any], sha: str, fault: str | None, n: int) -> bytes:
     msgs = req["messages"]
     users = [m for m in msgs if m.get("role") == "user"]
     last = _content_text(users[-1].get("content", "")) if users else ""
-    o, finish = st.opts, "stop"
-    if o.responder == "echo":
-        text: str | None = last
-    elif o.responder == "fixed":
-        text = o.fixed_text
-    elif o.responder == "exercise":
-        kinds = o.exercise_kinds.split(",")
-        text = exercise(n, kinds[(n - 1) % len(kinds)])
-    else:
-        text = story(last, sha, n)
+    o, finish, hostile = st.opts, "stop", fault is not None and fault == st.hostile
+    text: str | None = _FILL_MARK if fault in BIG else answer_text(o, last, sha, n)
+    if hostile and o.content_surrogate:
+        text = with_surrogate_mark(text or "")
     if fault == "length":
         words = (text or "").split()
         text, finish = " ".join(words[: max(1, len(words) // 2)]).rstrip(".!?,"), "length"
@@ -254,7 +313,85 @@ def completion(st: State, req: dict[str, Any], sha: str, fault: str | None, n: i
     usage = {"prompt_tokens": ptok, "completion_tokens": ctok, "total_tokens": ptok + ctok}
     head = {"id": f"chatcmpl-{os.getpid()}-{n}", "object": "chat.completion"}
     head |= {"created": int(time.time()), "model": req.get("model") or "unknown"}
-    return _dumps(head | {"choices": [choice], "usage": usage}).encode()
+    usage_mode = o.usage_mode if hostile else ""
+    body = _dumps(head | {"choices": [choice]} | usage_fields(usage_mode, usage, n)).encode()
+    if hostile and o.content_surrogate:  # json.dumps cannot write half a surrogate pair
+        body = body.replace(_SURROGATE_MARK.encode(), rb"\ud83d")
+    return body
+
+
+def fill_parts(st: State, req: dict[str, Any], fault: str, n: int) -> tuple[bytes, bytes]:
+    """An answer's JSON before and after its content, for content too big to build whole."""
+    head, _, tail = completion(st, req, "0", fault, n).partition(_FILL_MARK.encode())
+    return head, tail
+
+
+def pieces(total: int) -> Iterator[bytes]:
+    """``total`` letters of filler, in chunks of at most 64 KiB."""
+    for start in range(0, total, len(_FILL)):
+        yield _FILL[: min(len(_FILL), total - start)]
+
+
+def gzip_bomb(st: State) -> bytes:
+    """A small gzip member that decodes to an answer of ``--gzip-bomb`` MiB (built once)."""
+    req = {"model": st.opts.models.split(",")[0], "messages": []}
+    head, tail = fill_parts(st, req, "gzip_bomb", 0)
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [z.compress(head), *map(z.compress, pieces(int(st.opts.gzip_bomb * MIB)))]
+    return b"".join([*parts, z.compress(tail), z.flush()])
+
+
+async def huge_response(
+    request: web.Request, st: State, req: dict[str, Any], n: int
+) -> web.StreamResponse:
+    """Stream an answer of ``--huge-answer`` MiB; stop quietly if the client goes away."""
+    head, tail = fill_parts(st, req, "huge_answer", n)
+    resp = web.StreamResponse()
+    resp.content_type = "application/json"
+    with contextlib.suppress(ConnectionError):
+        await resp.prepare(request)
+        await resp.write(head)
+        for chunk in pieces(int(st.opts.huge_answer * MIB)):
+            await resp.write(chunk)
+        await resp.write(tail)
+    return resp
+
+
+def echo_key_message(status: int, auth: str) -> str:
+    """An error message that repeats the bearer token of ``auth``, as OpenAI or a proxy would."""
+    key = auth[7:] if auth[:7].lower() == "bearer " else auth
+    if status == 401:
+        return (
+            f"Incorrect API key provided: {key}. "
+            "You can find your API key at https://platform.openai.com/account/api-keys."
+        )
+    return f"upstream failed for Bearer {key}"
+
+
+async def answer(
+    request: web.Request,
+    st: State,
+    req: dict[str, Any],
+    sha: str,
+    n: int,
+    fault: str | None,
+    status: int,
+) -> web.StreamResponse:
+    """The HTTP answer to request ``n`` once its fault and status are decided (not a drop)."""
+    if fault == "echo_key":
+        message = echo_key_message(status, request.headers.get("Authorization", ""))
+        return error_response(st, status, error_body(status, message))
+    if status != 200:
+        return error_response(st, status)
+    if fault == "gzip_bomb":
+        gz = {"Content-Encoding": "gzip"}
+        return web.Response(body=st.bomb, content_type="application/json", headers=gz)
+    if fault == "huge_answer":
+        return await huge_response(request, st, req, n)
+    body = completion(st, req, sha, fault, n)
+    if fault == "malformed":
+        body = body[: len(body) // 2]
+    return web.Response(body=body, content_type="application/json")
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
@@ -278,6 +415,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
         req, sha = {}, None
         if not status and fault != "drop":
             fault, status = "bad_request", 400
+    if is_hostile(st, n) and fault is None:  # drawn for every request: a pattern fixed by n
+        fault, status = st.hostile, o.echo_key
     status = status or (0 if fault == "drop" else 200)
     entry = {"t": t, "n": n, "fault": fault, "status": status, "model": req.get("model")}
     st.buf.append(_dumps(entry | {"auth_ok": auth_ok, "messages_sha": sha}) + "\n")
@@ -291,12 +430,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         if request.transport is not None:
             request.transport.abort()
         return web.Response(status=500)
-    if status != 200:
-        return error_response(st, status)
-    body = completion(st, req, sha or "0", fault, n)
-    if fault == "malformed":
-        body = body[: len(body) // 2]
-    return web.Response(body=body, content_type="application/json")
+    return await answer(request, st, req, sha or "0", n, fault, status)
 
 
 async def models(request: web.Request) -> web.Response:
@@ -321,6 +455,8 @@ async def serve(opts: argparse.Namespace) -> None:
     st = State(opts, random.Random(opts.seed))
     st.schedule = opts.schedule.split(",") if opts.schedule else []
     st.errors = {code: error_body(code) for code in ERRORS}
+    st.hostile, st.hostile_rng = hostile_name(opts), random.Random(f"hostile-{opts.seed}")
+    st.bomb = gzip_bomb(st) if opts.gzip_bomb else b""
     st.log = open(opts.log, "a", buffering=1 << 16, encoding="utf-8") if opts.log else None  # noqa: SIM115
     app = web.Application()
     app[STATE] = st
@@ -371,12 +507,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--delay-ms", type=float, default=0.0)
     add("--require-key", default="")
     add("--log", default="")
+    add_hostile_args(p)
     opts = p.parse_args(argv)
     if sum(getattr(opts, "p" + f) for f in FAULTS) > 1.0:
         p.error("fault probabilities sum to more than 1")
     if bad := set(opts.schedule.split(",")) - set(FAULTS) - {"ok", "none", ""}:
         p.error(f"unknown fault(s) in --schedule: {sorted(bad)}")
+    check_hostile_args(p, opts)
     return opts
+
+
+def add_hostile_args(p: argparse.ArgumentParser) -> None:
+    """The hostile answer modes and which requests get them (see the module docstring)."""
+    add = p.add_argument
+    add("--content-surrogate", action="store_true", help="a lone \\ud83d escape in the content")
+    add("--usage-mode", choices=USAGE_MODES, default="", help="spoil the usage object")
+    add("--gzip-bomb", type=float, default=0.0, metavar="MB", help="gzip body of MB MiB decoded")
+    add("--huge-answer", type=float, default=0.0, metavar="MB", help="stream an MB MiB answer")
+    add("--echo-key", type=int, default=0, metavar="STATUS", help="error repeating the key")
+    add("--hostile-first", type=int, default=0, metavar="K", help="only requests 1..K (0 = all)")
+    add("--phostile", type=float, default=1.0, help="probability an ok answer is hostile")
+
+
+def check_hostile_args(p: argparse.ArgumentParser, o: argparse.Namespace) -> None:
+    """Reject hostile modes that cannot be combined and out-of-range values."""
+    whole = [f"--{f.replace('_', '-')}" for f in ("echo_key", *BIG) if getattr(o, f)]
+    if len(whole) + bool(o.content_surrogate or o.usage_mode) > 1 and whole:
+        p.error(f"{whole[0]} cannot be combined with another hostile mode")
+    if o.echo_key and not 400 <= o.echo_key <= 599:
+        p.error("--echo-key wants an HTTP error status (400-599)")
+    if not 0.0 <= o.phostile <= 1.0 or o.hostile_first < 0:
+        p.error("--phostile must be in [0, 1] and --hostile-first >= 0")
+    if o.gzip_bomb < 0 or o.huge_answer < 0:
+        p.error("--gzip-bomb and --huge-answer want a size in MiB >= 0")
 
 
 @dataclass
@@ -388,6 +551,14 @@ class ServerHandle:
     port: int
     log_path: Path
     summary: dict[str, int] | None = None
+    err: IO[str] | None = None
+
+    def stderr(self) -> str:
+        """What the server wrote on stderr so far ('' once ``run_server`` has exited)."""
+        if self.err is None or self.err.closed:
+            return ""
+        fd = self.err.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def stop(self, timeout: float = 10.0) -> dict[str, int] | None:
         """SIGTERM the server, wait for it, and parse its SUMMARY line."""
@@ -448,7 +619,7 @@ def run_server(
         cmd = [sys.executable, "-u", str(Path(__file__).resolve()), *argv]
         full_env = {**os.environ, **env} if env is not None else None
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=full_env)
-        handle = ServerHandle(proc, "", 0, log_path)
+        handle = ServerHandle(proc, "", 0, log_path, err=err)
         try:
             try:
                 handle.base_url = _wait_ready(proc, timeout)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import random
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, gen_args
+import tinygen.dedup
+from tests.conftest import cli, gen_args, run_cli_subprocess
 from tinygen.dedup import REPORT, SUMMARY, dedup_files
-from tinygen.errors import UsageError
+from tinygen.errors import TinygenError, UsageError
 from tinygen.neardup import NearDupConfig
+from tinygen.store import JsonlAppender
 
 WORDS = [f"word{i}" for i in range(3000)]
 
@@ -188,3 +193,259 @@ def test_dedup_command_on_two_run_directories(server, tmp_path: Path) -> None:
     report = [json.loads(line) for line in (clean / REPORT).read_text().splitlines()]
     assert len(report) == summary["exact"] + summary["near"]
     assert {r["kind"] for r in report} <= {"exact", "near"}
+
+
+# --- encoding: strings UTF-8 cannot encode (lone surrogates) are never written ---------------
+
+BAD_LINES = [
+    b'{"id": "t", "text": "half \\ud83d an emoji"}',  # the text: a lone escaped surrogate
+    b'{"id": "x", "text": "same words", "extra": {"note": ["ok", "a\\udc00"]}}',  # another field
+    b'{"text": "raw bytes \xed\xa0\xbd of a surrogate"}',  # no id: the file:line names it
+    b'{"id": "i\\ud800", "text": "fine text"}',  # the id itself
+    b'{"id": "k", "text": "other text", "\\udfff": 1}',  # a key
+]
+GOOD_LINES = [
+    b'{"id": "pair", "text": "a whole emoji \\ud83d\\ude00 and \\\\ud83d spelled out"}',
+    b'{"id": "y", "text": "same words"}',  # as "x", which was not kept: so this one is
+]
+
+
+def read_strict(path: Path) -> list[dict]:
+    """Every line of a file read back as strict UTF-8 JSON."""
+    with open(path, encoding="utf-8", errors="strict") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def assert_strict_utf8(out: Path) -> None:
+    """Every output file reads back as strict UTF-8: JSON lines, and the JSON summary."""
+    for path in [out / REPORT, *sorted((out / "data").glob("*.jsonl"))]:
+        read_strict(path)
+    json.loads((out / SUMMARY).read_text(encoding="utf-8", errors="strict"))
+
+
+def test_unencodable_records_are_removed_as_encoding(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join(BAD_LINES + GOOD_LINES) + b"\n")
+    out = tmp_path / "out"
+    report = dedup_files([source], out, progress=False)
+    assert (report.read, report.kept, report.encoding, report.exact) == (7, 2, 5, 0)
+    assert report.removed == 5
+    assert_strict_utf8(out)
+    kept = read_strict(out / "data" / "part-00000.jsonl")
+    assert [r["id"] for r in kept] == ["pair", "y"]
+    assert kept[0]["text"].startswith("a whole emoji \U0001f600 and \\ud83d")
+    removed = read_strict(out / REPORT)
+    assert [r["id"] for r in removed] == ["t", "x", f"{source}:3", "i\\ud800", "k"]
+    assert {r["kind"] for r in removed} == {"encoding"}
+    details = [r["detail"] for r in removed]
+    assert details[0] == "lone surrogate U+D83D at character 5 in field 'text'"
+    assert details[1] == "lone surrogate U+DC00 at character 1 in field 'extra.note[1]'"
+    assert details[2].startswith("lone surrogate U+D83D at character 10 in field 'text'")
+    assert details[3] == "lone surrogate U+D800 at character 1 in field 'id'"
+    assert details[4] == "lone surrogate U+DFFF at character 0 in field '\\udfff'"
+    assert json.loads((out / SUMMARY).read_text(encoding="utf-8"))["encoding"] == 5
+
+
+def test_unencodable_copy_of_a_kept_record_is_not_written(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"id": "a", "text": "same words"}\n' + BAD_LINES[1] + b"\n")
+    report = dedup_files([source], tmp_path / "out", progress=False)
+    assert (report.kept, report.exact + report.encoding) == (1, 1)
+    kept = read_strict(tmp_path / "out" / "data" / "part-00000.jsonl")
+    assert kept == [{"id": "a", "text": "same words"}]
+
+
+def test_encoding_removals_via_the_cli(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join(BAD_LINES + GOOD_LINES) + b"\n")
+    out = tmp_path / "out"
+    done = run_cli_subprocess(["dedup", str(source), "--out", str(out), "--json"])
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["kept"], summary["encoding"]) == (2, 5)
+    assert_strict_utf8(out)
+
+
+# --- --out: checked before any input is read; a refused run creates nothing ------------------
+
+
+def user_folder(root: Path) -> Path:
+    """A user's folder: a README, a data/ folder with notes, plots."""
+    (root / "data").mkdir(parents=True)
+    (root / "plots").mkdir()
+    (root / "README.md").write_text("# my project\n")
+    (root / "data" / "notes.txt").write_text("notes\n")
+    (root / "plots" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00binary")
+    return root
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under `root` (folders as None), with the bytes of each file."""
+    return {
+        str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.fixture
+def unread_input(tmp_path: Path) -> Path:
+    """An input that fails if it is read at all: the --out checks must come first."""
+    source = tmp_path / "input" / "x.jsonl"
+    source.parent.mkdir()
+    source.write_text("not json\n")
+    return source
+
+
+def refused_outs(tmp_path: Path) -> dict[str, tuple[Path, type, str]]:
+    """Each refused --out, with the error and message expected."""
+    (tmp_path / "somefile").write_text("a file\n")
+    user_folder(tmp_path / "proj")
+    return {
+        "a file": (tmp_path / "somefile", UsageError, r"--out .*somefile is a file"),
+        "under a file": (
+            tmp_path / "somefile" / "sub",
+            UsageError,
+            r"--out .*somefile/sub is under .*somefile, which is a file",
+        ),
+        "under /proc": (
+            Path("/proc/x/out"),
+            TinygenError,
+            r"cannot create /proc/x \(for --out /proc/x/out\): No such file or directory",
+        ),
+        "a user's folder": (
+            tmp_path / "proj",
+            UsageError,
+            r"--out .*proj is not empty and holds no tinygen output \(README.md, data/, plots/\)",
+        ),
+    }
+
+
+CASES = ["a file", "under a file", "under /proc", "a user's folder"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_refused_out_creates_nothing(case: str, tmp_path: Path, unread_input: Path) -> None:
+    out, error, message = refused_outs(tmp_path)[case]
+    before = snapshot(tmp_path)
+    with pytest.raises(error, match=message) as raised:
+        dedup_files([unread_input], out, progress=False)
+    assert raised.value.hint
+    assert snapshot(tmp_path) == before
+    assert not Path("/proc/x").exists()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_refused_out_via_the_cli(case: str, tmp_path: Path, unread_input: Path) -> None:
+    out, error, message = refused_outs(tmp_path)[case]
+    before = snapshot(tmp_path)
+    done = run_cli_subprocess(["dedup", str(unread_input), "--out", str(out), "--quiet"])
+    assert done.returncode == (2 if error is UsageError else 1), done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, done.stderr
+    assert re.search(message, errors[0]), errors[0]
+    assert "Hint:" in done.stderr
+    assert snapshot(tmp_path) == before  # the user's folder untouched, byte for byte
+
+
+def test_more_foreign_entries_are_counted(tmp_path: Path) -> None:
+    out = user_folder(tmp_path / "proj")
+    for name in ("a.txt", "b.txt"):
+        (out / name).write_text("x")
+    with pytest.raises(UsageError, match=r"\(README.md, a.txt, b.txt and 2 more\)"):
+        dedup_files([tmp_path / "nope.jsonl"], out, progress=False)
+
+
+def test_an_out_holding_only_empty_folders_is_used(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "fine"}\n')
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    (out / "empty").mkdir()
+    assert dedup_files([source], out, progress=False).kept == 1
+
+
+def test_an_unwritable_place_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(tinygen.dedup.os, "access", lambda *_args: False)  # as if not root
+    with pytest.raises(UsageError, match=r"cannot be created: .* is not writable"):
+        dedup_files([tmp_path / "nope.jsonl"], tmp_path / "new" / "out", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match=r"--out .*empty is not writable"):
+        dedup_files([tmp_path / "nope.jsonl"], tmp_path / "empty", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_a_failed_mkdir_removes_the_folders_it_made(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "fine"}\n')
+    out = tmp_path / "new" / ("x" * 300)  # the last name is too long for the file system
+    with pytest.raises(TinygenError, match=r"cannot create --out .*: File name too long"):
+        dedup_files([source], out, progress=False)
+    assert not (tmp_path / "new").exists()
+
+
+def no_space_after(writes: int):
+    """A JsonlAppender.write_line that fails like a full disk after `writes` lines."""
+    real, count = JsonlAppender.write_line, [0]
+
+    def write_line(self: JsonlAppender, line: str) -> None:
+        count[0] += 1
+        if count[0] > writes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(self, line)
+
+    return write_line
+
+
+def failing_summary(out_dir: Path, *_args: object) -> None:
+    """A summary write that fails like a bad disk, after its temporary file exists."""
+    (out_dir / (SUMMARY + ".tmp")).write_text("{")
+    raise OSError(errno.EIO, os.strerror(errno.EIO), str(out_dir / (SUMMARY + ".tmp")))
+
+
+FAILURES = {  # where writing fails: (object, attribute, replacement) and the error it gives
+    "full disk mid-shard": (
+        lambda: (JsonlAppender, "write_line", no_space_after(5)),
+        "No space left on device",
+    ),
+    "EIO on the summary": (
+        lambda: (tinygen.dedup, "_write_summary", failing_summary),
+        "Input/output error",
+    ),
+}
+
+
+@pytest.mark.parametrize("existed", [False, True])
+@pytest.mark.parametrize("failure", FAILURES)
+def test_write_errors_remove_the_partial_output(
+    two_runs, tmp_path: Path, monkeypatch, failure: str, existed: bool
+) -> None:
+    run_a, run_b, _texts = two_runs
+    out = tmp_path / "clean"
+    if existed:
+        out.mkdir()
+    patch, strerror = FAILURES[failure]
+    monkeypatch.setattr(*patch())
+    with pytest.raises(TinygenError, match=f"writing .*failed: {strerror}") as raised:
+        dedup_files([run_a, run_b], out, shard_size=2, progress=False)
+    assert "partial output" in raised.value.message and raised.value.hint
+    assert type(raised.value) is TinygenError  # exit code 1
+    if existed:
+        assert snapshot(out) == {}  # as it was: empty
+    else:
+        assert not out.exists()
+
+
+def test_a_read_error_names_the_input(tmp_path: Path, monkeypatch) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "fine"}\n')
+
+    def unreadable(self, path: Path):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+        yield
+
+    monkeypatch.setattr(tinygen.dedup._Reader, "_lines", unreadable)
+    with pytest.raises(TinygenError, match=r"cannot read .*in.jsonl: Input/output error"):
+        dedup_files([source], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

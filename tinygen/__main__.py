@@ -1,5 +1,23 @@
-"""`python -m tinygen` runs the command line."""
+"""The `tinygen` command (console script and `python -m tinygen`).
 
-from tinygen.cli import main
+Ctrl-C while the command is still loading ends it quietly with exit code 130, as a
+signal during a run does; a run in progress handles its own signals.
+"""
 
-main()
+import sys
+
+INTERRUPTED = 130  # tinygen.errors.ExitCode.INTERRUPTED, without importing anything yet
+
+
+def main() -> None:
+    """Import the command line and run it."""
+    try:
+        from tinygen.cli import main as cli_main
+
+        cli_main()
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ in the main process and in worker processes (tinygen/worker.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from tinygen.limits import AdaptiveConcurrency, BudgetReached, Gate
 from tinygen.quality import build_checks, build_code_check
 from tinygen.recipe import ResolvedRecipe
 from tinygen.records import Provenance, accepted_record, failed_record, rejected_record
+from tinygen.redact import redact
 from tinygen.retry import CallOutcome, RetryPolicy, call_with_retries
 from tinygen.store import dump_line
 from tinygen.teachers.base import Completion, Teacher, TeacherCallError
@@ -90,7 +92,8 @@ class Asker:
         item = build_item(self.resolved, 0)
         text = " ".join(message["content"] for message in item.messages)
         for check in self.checks:
-            check(Answer(text, "stop", item.variables))
+            with contextlib.suppress(Exception):  # a check that raises fails items later
+                check(Answer(text, "stop", item.variables))
 
     async def ask(self, index: int) -> Finished:
         """Ask item `index` and check the answer (fatal teacher errors are raised)."""
@@ -116,19 +119,24 @@ class Asker:
         return asked
 
     async def judge(self, asked: Asked) -> Finished:
-        """Check the answer and encode the item's record."""
+        """Check the answer and encode the item's record. An answer too large to read is
+        rejected; a check that raises fails the item, never the run."""
         item, call, retried = asked.item, asked.call, tuple(asked.retried)
         if call is None:
             return Finished(item.index, Kind.UNSENT, reason=asked.unsent, attempts=len(retried))
         completion = call.completion
+        if completion is None and call.error is not None and call.error.kind == "too_large":
+            completion = _oversized(call.error)
         if completion is None:
             return self._failed(item, call, retried)
         self.concurrency.on_success()
         answer = Answer(completion.text, completion.finish_reason, item.variables)
-        rejection = first_rejection(answer, self.checks)
-        if rejection is None and self.code_check is not None:
-            rejection = await self.code_check(answer)
-        record = accepted_record(self.provenance, item, call, asked.latency)
+        try:
+            rejection = await self._first_rejection(answer, call)
+        except Exception as exc:
+            error = {"kind": "check_error", "message": redact(f"{exc!r}")[:500], "status": None}
+            return self._failed(item, call, retried, error)
+        record = accepted_record(self.provenance, item, completion, call.attempts, asked.latency)
         record["checks"] = answer.figures
         finished = Finished(
             item.index,
@@ -146,13 +154,23 @@ class Asker:
         finished.text, finished.key = completion.text, text_key(completion.text)
         return finished
 
-    def _failed(self, item: Item, call: CallOutcome, retried: tuple[str, ...]) -> Finished:
-        error = call.error
+    async def _first_rejection(self, answer: Answer, call: CallOutcome) -> Rejection | None:
+        if call.error is not None:  # an answer read only in part
+            return Rejection("too_large", call.error.message)
+        rejection = first_rejection(answer, self.checks)
+        if rejection is None and self.code_check is not None:
+            rejection = await self.code_check(answer)
+        return rejection
+
+    def _failed(
+        self, item: Item, call: CallOutcome, retried: tuple[str, ...], error: dict | None = None
+    ) -> Finished:
+        kind = error["kind"] if error else call.error.kind if call.error else "unknown"
         return Finished(
             item.index,
             Kind.FAILED,
-            line=dump_line(failed_record(self.provenance, item, call)),
-            reason=error.kind if error else "unknown",
+            line=dump_line(failed_record(self.provenance, item, call, error)),
+            reason=kind,
             attempts=call.attempts,
             retried=retried,
         )
@@ -167,8 +185,20 @@ class Asker:
             book(0, 0)
             raise
         asked.latency = time.monotonic() - started
-        book(completion.prompt_tokens or 0, completion.completion_tokens or 0)
+        book(  # unknown counts are booked as what was reserved for them
+            _known_or(completion.prompt_tokens, _prompt_tokens(item)),
+            _known_or(completion.completion_tokens, params.max_tokens),
+        )
         return completion
+
+
+def _oversized(error: TeacherCallError) -> Completion:
+    """What is known of an answer whose body passed the bound: its start."""
+    return Completion(text=error.body_prefix, finish_reason=None)
+
+
+def _known_or(count: int | None, reserved: int) -> int:
+    return count if count is not None else reserved
 
 
 def duplicate_line(finished: Finished, rejection: Rejection) -> str:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import closing
 from pathlib import Path
 
 from tinygen.report import corpus_stats
 from tinygen.resources import prompts_dir
-from tinygen.store import DATA_DIR, MANIFEST, read_manifest
+from tinygen.store import ANY_SHARD_LINE, DATA_DIR, MANIFEST, read_manifest, read_records
 
 CARD = "README.md"
+CARD_MARK = "<!-- tinygen dataset card: rewritten at the end of every run of this directory -->"
 DEFAULT_LICENSE = "other"
 
 SIZE_CATEGORIES = (
@@ -55,16 +57,21 @@ def size_category(records: int) -> str:
     return "n>1T"
 
 
-def write_card(run_dir: Path, stats: dict | None = None, *, license: str = DEFAULT_LICENSE) -> Path:
-    """Write `run_dir/README.md` atomically and return its path.
+def write_card(
+    run_dir: Path, stats: dict | None = None, *, license: str = DEFAULT_LICENSE
+) -> Path | None:
+    """Write `run_dir/README.md` atomically and return its path; None, writing nothing,
+    when a README.md that tinygen did not write is there (it is never replaced).
 
     `stats` is `tinygen.report.corpus_stats(run_dir)`; computed here when not given.
     """
     run_dir = Path(run_dir)
+    path = run_dir / CARD
+    if path.exists() and not is_own_card(path):
+        return None
     manifest = read_manifest(run_dir) or {}
     stats = stats if stats is not None else corpus_stats(run_dir)
     text = render_card(manifest, stats, license=license, record=first_record(run_dir))
-    path = run_dir / CARD
     temporary = path.with_name(CARD + ".tmp")
     with temporary.open("w", encoding="utf-8") as handle:
         handle.write(text)
@@ -74,13 +81,22 @@ def write_card(run_dir: Path, stats: dict | None = None, *, license: str = DEFAU
     return path
 
 
+def is_own_card(path: Path) -> bool:
+    """`path` is a card tinygen wrote (it carries tinygen's mark)."""
+    if not path.is_file() or path.is_symlink():
+        return False
+    with path.open("rb") as handle:
+        return CARD_MARK.encode() in handle.read(4 << 20)
+
+
 def first_record(run_dir: Path) -> dict | None:
-    """The first accepted record of the run (None if there is none yet)."""
+    """The first accepted record of the run (None if there is none yet), read as the scan
+    reads shards (any JSON object will do for the card)."""
     for shard in sorted((Path(run_dir) / DATA_DIR).glob("part-*.jsonl")):
-        with shard.open("rb") as handle:
-            line = handle.readline()
-        if line.endswith(b"\n"):
-            return json.loads(line)
+        with closing(read_records(shard, ANY_SHARD_LINE)) as records:
+            record = next(records, None)
+        if record is not None:
+            return record
     return None
 
 
@@ -97,6 +113,7 @@ def render_card(
         _statistics(stats),
         _schema(),
         _license_note(stats, license),
+        CARD_MARK + "\n",
     ]
     return "\n".join(parts)
 

@@ -13,6 +13,7 @@ from functools import cached_property
 
 from ftfy.badness import is_bad
 
+from tinygen.encoding import describe_unencodable, unencodable_at
 from tinygen.words import missing_words, word_tokens
 
 
@@ -58,6 +59,16 @@ _META = re.compile(
     ),
     re.IGNORECASE,
 )
+
+
+def unencodable(answer: Answer) -> Rejection | None:
+    """A lone surrogate (half an emoji, legal in JSON): the text cannot be UTF-8. The
+    rejected record keeps it with U+FFFD in its place."""
+    at = unencodable_at(answer.text)
+    if at is not None:
+        detail = describe_unencodable(answer.text, at)
+        return Rejection("encoding", f"{detail}; kept in rejected.jsonl as U+FFFD")
+    return None
 
 
 def empty(answer: Answer) -> Rejection | None:

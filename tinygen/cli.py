@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,13 +18,14 @@ from rich.markup import escape
 
 from tinygen import __version__
 from tinygen.dedup import dedup_files
-from tinygen.errors import TinygenError, UsageError
+from tinygen.errors import ExitCode, TinygenError, UsageError
 from tinygen.limits import Budget, make_gate
 from tinygen.neardup import NearDupConfig
 from tinygen.pool import PoolSpec, worker_count
 from tinygen.preview import coverage_table, preset_table, preview_items
 from tinygen.prices import prices_for
 from tinygen.recipe import load_recipe
+from tinygen.redact import redact
 from tinygen.report import corpus_stats
 from tinygen.report_view import render_stats, short_summary
 from tinygen.retry import RetryPolicy
@@ -45,20 +47,49 @@ SeedOpt = Annotated[int | None, typer.Option(help="Run seed (default: the recipe
 SamplingOpt = Annotated[
     str | None, typer.Option(help="Word sampling: balanced or uniform (default: the recipe's).")
 ]
+AllowPathOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--allow-path",
+        help="Also allow the recipe to name files under DIR (repeatable; by default only "
+        "files in the recipe's folder and tinygen's own data).",
+        metavar="DIR",
+        show_default=False,
+    ),
+]
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a TinygenError into `Error:` / `Hint:` lines on stderr and its exit code."""
+    """Turn a TinygenError into `Error:` / `Hint:` lines on stderr and its exit code; any
+    other exception is a bug in tinygen, reported the same way (no traceback, unless
+    TINYGEN_DEBUG is set: then the traceback, with secrets masked)."""
     try:
         yield
     except TinygenError as exc:
-        if os.environ.get("TINYGEN_DEBUG"):
-            raise
-        stderr.print(f"[bold red]Error:[/] {escape(exc.message)}", soft_wrap=True)
-        if exc.hint:
-            stderr.print(f"[bold]Hint:[/] {escape(exc.hint)}", soft_wrap=True)
+        _debug_traceback()
+        _print_error(exc.message, exc.hint)
         raise typer.Exit(int(exc.exit_code)) from None
+    except Exception as exc:
+        _debug_traceback()
+        _print_error(
+            f"unexpected {type(exc).__name__}: {redact(str(exc))[:500]}",
+            "this is a bug in tinygen: rerun with TINYGEN_DEBUG=1 for the traceback and "
+            "report it; rerunning the same command resumes the run",
+        )
+        raise typer.Exit(int(ExitCode.ERROR)) from None
+
+
+def _debug_traceback() -> None:
+    """Under TINYGEN_DEBUG, print the exception being handled, secrets masked."""
+    if os.environ.get("TINYGEN_DEBUG"):
+        sys.stderr.write(redact(traceback.format_exc()))
+
+
+def _print_error(message: str, hint: str | None) -> None:
+    stderr.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
+    if hint:
+        stderr.print(f"[bold]Hint:[/] {escape(hint)}", soft_wrap=True)
 
 
 @app.command("generate")
@@ -129,6 +160,7 @@ def generate_command(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print a JSON summary on stdout.")
     ] = False,
+    allow_path: AllowPathOpt = None,
 ) -> None:
     """Generate a corpus.
 
@@ -155,7 +187,8 @@ def generate_command(
             "teacher.max_tokens": max_tokens,
         }
         overrides = options.param_overrides() | {k: v for k, v in flags.items() if v is not None}
-        resolved = load_recipe(recipe, overrides)
+        allowed = tuple(str(path.resolve()) for path in allow_path or ())
+        resolved = load_recipe(recipe, overrides, allowed)
         config = RunConfig(
             out_dir=out,
             target=n,
@@ -171,7 +204,9 @@ def generate_command(
             ),
             grace_s=grace,
             progress=not quiet and sys.stderr.isatty(),
-            pool=PoolSpec(worker_count(workers, options, concurrency), recipe, overrides, options),
+            pool=PoolSpec(
+                worker_count(workers, options, concurrency), recipe, overrides, options, allowed
+            ),
         )
         chosen = make_teacher(options)
         if not quiet:
@@ -213,13 +248,14 @@ def preview_command(
             min=0, help="Also show how much of each list a run of this many items covers (0: skip)."
         ),
     ] = 1000,
+    allow_path: AllowPathOpt = None,
 ) -> None:
     """Show the prompts a run would send, without calling any teacher.
 
     Example: tinygen preview tinystories -n 3 --seed 7
     """
     with user_errors():
-        resolved = load_recipe(recipe, {"seed": seed, "sampling": sampling})
+        resolved = load_recipe(recipe, {"seed": seed, "sampling": sampling}, allow_path or ())
         preview_items(resolved, range(start, start + n), as_json=json_out)
         if run_size and resolved.recipe.lists:
             Console(stderr=json_out).print(coverage_table(resolved, run_size))
@@ -302,6 +338,7 @@ def dedup_command(
         stderr.print(
             f"read {report.read:,} records from {report.files} files · kept {report.kept:,} · "
             f"removed {report.exact:,} exact and {report.near:,} near duplicates · "
+            f"{report.encoding:,} not valid UTF-8 (kind encoding) · "
             f"{report.seconds:.1f}s → {out / 'data'} (why: {out / 'dedup_report.jsonl'})",
             highlight=False,
         )

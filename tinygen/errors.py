@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from tinygen.redact import redact
+
 
 class ExitCode(IntEnum):
     """Process exit codes of the `tinygen` command (documented in README)."""
@@ -28,9 +30,10 @@ class TinygenError(Exception):
     exit_code: ExitCode = ExitCode.ERROR
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        message = redact(message)  # may quote a server or a worker's stderr
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
 
 
 class UsageError(TinygenError):

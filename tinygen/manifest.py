@@ -30,14 +30,17 @@ class ManifestWriter:
         self._previous: dict[str, float] = {}
         self._sessions = 1
         self._last_write = 0.0
+        self.started = False  # a manifest of this session is on disk
+        self.finished = False  # and it has its final status
 
     def start(self, item_cap: int) -> None:
         """Carry totals over from an earlier session's manifest, then write ours."""
         self.item_cap = item_cap
-        earlier = read_manifest(self.out_dir) or {}
-        self._previous = earlier.get("totals", {})
-        self._sessions = int(earlier.get("sessions", 0)) + 1
-        self.started_at = earlier.get("started_at", self.started_at)
+        earlier = read_manifest(self.out_dir)  # checked: these fields are there, well typed
+        if earlier is not None:
+            self._previous = earlier["totals"]
+            self._sessions = earlier["sessions"] + 1
+            self.started_at = earlier["started_at"] or self.started_at
         self.write("running")
 
     def maybe_write(self) -> None:
@@ -48,6 +51,7 @@ class ManifestWriter:
     def finish(self, status: str) -> None:
         """The final manifest, with every shard's record count and sha256."""
         self.write(status, shards=True)
+        self.finished = True
 
     def totals(self) -> dict[str, float]:
         """Requests, tokens and cost over every session of this run."""
@@ -59,6 +63,7 @@ class ManifestWriter:
 
     def write(self, status: str, shards: bool = False) -> None:
         self._last_write = time.monotonic()
+        self.started = True
         recipe = self.resolved.recipe
         manifest = {
             "tinygen_version": __version__,

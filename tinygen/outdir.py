@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import fcntl
-import shutil
+import json
+import re
 from pathlib import Path
 from typing import IO
 
+from tinygen.card import CARD, is_own_card
 from tinygen.errors import TinygenError, UsageError
+from tinygen.plots import PLOT_FILES, PLOTS_DIR
 from tinygen.recipe import ResolvedRecipe
-from tinygen.store import DATA_DIR, FAILED, MANIFEST, REJECTED, ScanResult, read_manifest, scan
-
-LOCK = ".lock"
-RUN_FILES = (
+from tinygen.runlog import RUN_LOG
+from tinygen.seen import SIGNATURES, STATE_DIR
+from tinygen.store import (
+    DATA_DIR,
+    FAILED,
     MANIFEST,
     REJECTED,
-    FAILED,
-    "manifest.json.tmp",
-    "run.log",
-    "README.md",
-    "README.md.tmp",
+    SHARD_LINE,
+    ScanResult,
+    read_manifest,
+    scan,
 )
-RUN_DIRS = (DATA_DIR, "plots", ".tinygen")
+
+LOCK = ".lock"
+SHARD_NAME = re.compile(r"part-\d{5}\.jsonl")
+OWN_FILES = (MANIFEST, "manifest.json.tmp", REJECTED, FAILED, RUN_LOG, CARD + ".tmp")
+OWN_DIR_FILES = {
+    STATE_DIR: (SIGNATURES, SIGNATURES + ".tmp"),
+    PLOTS_DIR: PLOT_FILES,
+}
+SHOWN_ENTRIES = 3  # entries of a foreign --out named in the error
 
 
 def lock_out_dir(out_dir: Path) -> IO[str]:
@@ -47,16 +58,75 @@ def lock_out_dir(out_dir: Path) -> IO[str]:
     return handle
 
 
+def refuse_foreign_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to write into a directory that holds anything but a tinygen run (call it
+    before creating anything there): a user's folder is never written into. A damaged
+    or foreign manifest.json is refused here too, before anything is written."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file", "give a directory path")
+    if read_manifest(out_dir) is not None:
+        return
+    if holds_shards(out_dir):
+        if overwrite:
+            raise UsageError(
+                f"--overwrite: {out_dir} has no manifest.json, so tinygen cannot tell "
+                "which files there are its own",
+                "delete the directory yourself, rerun without --overwrite to resume it, "
+                "or choose another --out",
+            )
+        return
+    entries = foreign_entries(out_dir)
+    if entries:
+        more = f" and {len(entries) - SHOWN_ENTRIES} more" if len(entries) > SHOWN_ENTRIES else ""
+        shown = ", ".join(entries[:SHOWN_ENTRIES]) + more
+        raise UsageError(
+            f"--out {out_dir} is not empty and holds no tinygen run ({shown})",
+            "choose an empty or new directory: tinygen writes only into folders it made",
+        )
+
+
+def holds_shards(out_dir: Path) -> bool:
+    """tinygen shards are here (a run whose manifest.json was deleted)."""
+    shards = sorted(p for p in (out_dir / DATA_DIR).glob("part-*.jsonl") if p.is_file())
+    return bool(shards) and _is_record_line(shards[0])
+
+
+def _is_record_line(shard: Path) -> bool:
+    """The shard's first line is a tinygen record (a user's own JSONL is not)."""
+    with shard.open("rb") as handle:
+        line = handle.readline(1 << 20)
+    try:
+        return SHARD_LINE.problem(json.loads(line)) is None
+    except ValueError:
+        return False
+
+
+def foreign_entries(out_dir: Path) -> list[str]:
+    """What the directory holds that is not an empty folder or tinygen's lock, sorted
+    (folders with a trailing slash)."""
+    found = []
+    for path in sorted(out_dir.iterdir()):
+        if path.name == LOCK or (path.is_dir() and not path.is_symlink() and _empty(path)):
+            continue
+        found.append(path.name + ("/" if path.is_dir() else ""))
+    return found
+
+
+def _empty(directory: Path) -> bool:
+    return next(directory.iterdir(), None) is None
+
+
 def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) -> ScanResult:
     """Make `out_dir` ready and return what it already holds of this run (call it while
-    holding `lock_out_dir`).
+    holding `lock_out_dir`, after `refuse_foreign_dir`).
 
     A directory holding another recipe's or seed's run is refused unless `overwrite`,
-    which removes tinygen's own files there (and nothing else).
+    which removes the files tinygen's layout names there, and nothing else.
     """
     if overwrite:
-        _remove_run_files(out_dir)
-    _refuse_foreign_dir(out_dir)
+        remove_run_files(out_dir)
     try:
         (out_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -75,17 +145,6 @@ def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) ->
     return result
 
 
-def _refuse_foreign_dir(out_dir: Path) -> None:
-    """A non-empty directory with neither a manifest nor shards is not ours to write in."""
-    if not out_dir.is_dir() or not any(p.name != LOCK for p in out_dir.iterdir()):
-        return
-    if not (out_dir / MANIFEST).exists() and not (out_dir / DATA_DIR).is_dir():
-        raise UsageError(
-            f"--out {out_dir} is not empty and holds no tinygen run",
-            "choose an empty or new directory, or pass --overwrite",
-        )
-
-
 def _check_fingerprint(
     out_dir: Path, found: str | None, name: str, resolved: ResolvedRecipe
 ) -> None:
@@ -98,10 +157,20 @@ def _check_fingerprint(
         )
 
 
-def _remove_run_files(out_dir: Path) -> None:
+def remove_run_files(out_dir: Path) -> None:
+    """Delete the files tinygen's layout names in a run directory (the card only if
+    tinygen wrote it), then the folders it made if they are left empty. Anything else
+    stays where it is."""
     if not out_dir.is_dir():
         return
-    for name in RUN_DIRS:
-        shutil.rmtree(out_dir / name, ignore_errors=True)
-    for name in RUN_FILES:
-        (out_dir / name).unlink(missing_ok=True)
+    paths = [out_dir / name for name in OWN_FILES]
+    paths += [p for p in (out_dir / DATA_DIR).glob("part-*.jsonl") if SHARD_NAME.fullmatch(p.name)]
+    paths += [out_dir / folder / name for folder, names in OWN_DIR_FILES.items() for name in names]
+    if is_own_card(out_dir / CARD):
+        paths.append(out_dir / CARD)
+    for path in paths:
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    for folder in (DATA_DIR, *OWN_DIR_FILES):
+        if (out_dir / folder).is_dir() and _empty(out_dir / folder):
+            (out_dir / folder).rmdir()

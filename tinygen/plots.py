@@ -15,6 +15,7 @@ PLOTS_DIR = "plots"
 LENGTH_PNG = "length_histogram.png"
 COVERAGE_PNG = "coverage_curve.png"
 OPENINGS_PNG = "openings.png"
+PLOT_FILES = (LENGTH_PNG, COVERAGE_PNG, OPENINGS_PNG)
 
 
 def write_plots(run_dir: Path, stats: dict) -> list[Path]:

@@ -39,6 +39,7 @@ class PoolSpec:
     recipe: str
     overrides: dict[str, object]
     teacher: TeacherOptions
+    allow_paths: tuple[str, ...] = ()  # --allow-path: folders the recipe's files may be in
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class WorkerSetup:
     budget: Budget
     prices: Prices | None
     tpm: float | None
+    allow_paths: tuple[str, ...] = ()
 
 
 def worker_count(requested: int | None, options: TeacherOptions, concurrency: int) -> int:
@@ -105,6 +107,7 @@ def worker_setups(
                 share,
                 gate.prices,
                 tpm,
+                spec.allow_paths,
             )
         )
     return setups

@@ -19,6 +19,7 @@ from tinygen.checks import (
     meta_talk,
     repetition,
     required_words,
+    unencodable,
 )
 from tinygen.codecheck import check_exercise, python_block_errors, python_blocks
 from tinygen.cores import available_cores
@@ -30,7 +31,7 @@ from tinygen.vocabulary import Vocabulary, vocabulary_check
 def build_checks(resolved: ResolvedRecipe) -> list[Check]:
     """The text checks of a recipe, in the order their reasons are most telling."""
     config = resolved.recipe.checks
-    checks: list[Check] = [content_filter, empty]
+    checks: list[Check] = [unencodable, content_filter, empty]  # always on
     if config.max_repetition is not None:  # before cut_off: a loop is why an answer runs on
         checks.append(repetition(config.max_repetition))
     if config.cut_off:

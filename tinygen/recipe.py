@@ -3,11 +3,14 @@
 A recipe is a TOML file (or a shipped preset) validated into `Recipe`, then resolved into
 `ResolvedRecipe`: lists read from disk, template compiled and checked against the
 variables the recipe declares, and a fingerprint that identifies the run's content.
+The files a recipe names must lie in its folder, in tinygen's shipped data, or under a
+directory the user allowed (`--allow-path`): a recipe from elsewhere cannot read ~/.aws.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,6 +21,7 @@ from tinygen.canonical import hash_data, sha256_hex
 from tinygen.errors import UsageError
 from tinygen.resources import prompts_dir, wordlists_dir
 from tinygen.templates import PromptTemplate
+from tinygen.textfiles import read_text
 
 Sampling = Literal["balanced", "uniform"]
 
@@ -162,25 +166,32 @@ def recipe_path(name_or_path: str) -> Path:
     return preset
 
 
-def load_recipe(name_or_path: str, overrides: dict | None = None) -> ResolvedRecipe:
-    """Load, validate and resolve a recipe; `overrides` replace fields (dotted keys)."""
+def load_recipe(
+    name_or_path: str, overrides: dict | None = None, allow_paths: Iterable[str | Path] = ()
+) -> ResolvedRecipe:
+    """Load, validate and resolve a recipe; `overrides` replace fields (dotted keys);
+    files under `allow_paths` may be named besides those in the recipe's folder."""
     path = recipe_path(name_or_path)
     raw = _read_toml(path)
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(raw, dotted, value)
     recipe = _validate(raw, path)
-    return resolve(recipe, path)
+    return resolve(recipe, path, allow_paths)
 
 
-def resolve(recipe: Recipe, path: Path) -> ResolvedRecipe:
-    """Read the lists, compile the templates, check variables, compute the fingerprint."""
-    lists = {name: _load_list(name, spec, path) for name, spec in recipe.lists.items()}
-    user = PromptTemplate.from_file(
-        find_data_file(recipe.template, path, prompts_dir(), "template")
-    )
+def resolve(recipe: Recipe, path: Path, allow_paths: Iterable[str | Path] = ()) -> ResolvedRecipe:
+    """Read the lists, compile the templates, check variables, compute the fingerprint;
+    then render item 0, so that a template failing at render time fails here."""
+    roots = allowed_roots(path, allow_paths)
+    lists = {name: _load_list(name, spec, path, roots) for name, spec in recipe.lists.items()}
+    template = find_data_file(recipe.template, path, prompts_dir(), "template")
+    user = PromptTemplate.from_file(confined(template, recipe.template, path, "template", roots))
     system = PromptTemplate.from_text(recipe.system, f"{path}: system") if recipe.system else None
     _check_variables(recipe, [t for t in (system, user) if t], path)
+    for name in recipe.checks.vocabulary:  # read later, by the vocabulary check
+        found = find_data_file(name, path, wordlists_dir(), "checks.vocabulary")
+        confined(found, name, path, "checks.vocabulary", roots)
     fingerprint = hash_data(
         {
             "recipe": recipe.model_dump(exclude={"template", "shard_size", "lists", "checks"}),
@@ -188,16 +199,34 @@ def resolve(recipe: Recipe, path: Path) -> ResolvedRecipe:
             "template": user.text,
         }
     )
-    return ResolvedRecipe(recipe, str(path), lists, user, system, fingerprint)
+    resolved = ResolvedRecipe(recipe, str(path), lists, user, system, fingerprint)
+    from tinygen.items import build_item  # items builds on this module
+
+    build_item(resolved, 0)
+    return resolved
+
+
+def allowed_roots(recipe_file: Path, allow_paths: Iterable[str | Path] = ()) -> tuple[Path, ...]:
+    """Folders a recipe's files may lie in: its own, tinygen's shipped data, `allow_paths`."""
+    folders = [recipe_file.parent, wordlists_dir(), prompts_dir(), *map(Path, allow_paths)]
+    return tuple(folder.resolve() for folder in folders)
+
+
+def confined(file: Path, name: str, recipe_file: Path, field: str, roots: tuple[Path, ...]) -> Path:
+    """`file` (found for `field` = `name`), if it resolves inside one of `roots`."""
+    if not any(file.resolve().is_relative_to(root) for root in roots):
+        raise UsageError(
+            f"{recipe_file}: {field} {name!r} is outside the recipe's folder",
+            "move the file next to the recipe, or pass --allow-path DIR to allow files under DIR",
+        )
+    return file
 
 
 def _read_toml(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(read_text(path, "recipe"))
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: invalid TOML: {exc}", "fix the syntax at that line") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read recipe: {exc}") from None
 
 
 def _set_dotted(raw: dict, dotted: str, value: object) -> None:
@@ -237,12 +266,15 @@ def find_data_file(name: str, recipe_file: Path, shipped: Path, what: str) -> Pa
     return found
 
 
-def _load_list(name: str, spec: ListSpec, recipe_file: Path) -> tuple[str, ...]:
+def _load_list(
+    name: str, spec: ListSpec, recipe_file: Path, roots: tuple[Path, ...]
+) -> tuple[str, ...]:
     if spec.items is not None:
         entries = [item.strip() for item in spec.items if item.strip()]
     else:
         file = find_data_file(spec.file or "", recipe_file, wordlists_dir(), f"lists.{name}")
-        lines = file.read_text(encoding="utf-8").splitlines()
+        confined(file, spec.file or "", recipe_file, f"lists.{name}.file", roots)
+        lines = read_text(file, "list").splitlines()
         entries = [line.strip() for line in lines if line.strip()]
     if len(set(entries)) < spec.draw:
         raise UsageError(

@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tinygen import SCHEMA_VERSION, __version__
+from tinygen.canonical import sha256_hex
 from tinygen.checks import Rejection
+from tinygen.encoding import make_encodable
 from tinygen.items import Item
 from tinygen.recipe import ResolvedRecipe
 from tinygen.retry import CallOutcome
+from tinygen.teachers.base import Completion
+
+REJECTED_TEXT_CHARS = 16_384  # rejected.jsonl is for diagnosis, not for megabytes
 
 
 def record_id(fingerprint: str, index: int) -> str:
@@ -49,41 +54,60 @@ class Provenance:
         }
 
 
-def accepted_record(prov: Provenance, item: Item, call: CallOutcome, latency: float) -> dict:
+def accepted_record(
+    prov: Provenance, item: Item, completion: Completion, attempts: int, latency: float
+) -> dict:
     """An accepted answer: the record that goes into a shard."""
-    completion = call.completion
-    assert completion is not None
     return {
         **prov.base(item),
         "text": completion.text,
         "finish_reason": completion.finish_reason,
-        "usage": {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-        },
+        "usage": usage_field(completion),
         "latency_s": round(latency, 3),
-        "attempts": call.attempts,
+        "attempts": attempts,
         "created_at": utc_now(),
         "tinygen_version": __version__,
         "schema_version": SCHEMA_VERSION,
     }
 
 
+def usage_field(completion: Completion) -> dict[str, object]:
+    """The record's `usage`: token counts as reported (None if unknown), and a `note`
+    when the endpoint's usage was malformed."""
+    usage: dict[str, object] = {
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+    }
+    if completion.usage_note:
+        usage["note"] = completion.usage_note
+    return usage
+
+
 def rejected_record(record: dict, rejection: Rejection) -> dict:
-    """An answer a check refused: the full record plus why."""
+    """An answer a check refused: the full record plus why; a text past
+    REJECTED_TEXT_CHARS keeps its start, with its length and sha256."""
     out = {**record, "reason": rejection.reason, "detail": rejection.detail}
     if rejection.value is not None:
         out["value"] = rejection.value
+    text = out.get("text")
+    if isinstance(text, str) and len(text) > REJECTED_TEXT_CHARS:
+        out["text"] = text[:REJECTED_TEXT_CHARS]
+        out["text_chars"] = len(text)
+        out["text_sha256"] = sha256_hex(make_encodable(text))
     return out
 
 
-def failed_record(prov: Provenance, item: Item, call: CallOutcome) -> dict:
-    """An item whose calls failed for good."""
-    error = call.error
-    assert error is not None
+def failed_record(
+    prov: Provenance, item: Item, call: CallOutcome, error: dict | None = None
+) -> dict:
+    """An item whose calls failed for good (or whose checks raised: `error` says how)."""
+    if error is None:
+        assert call.error is not None
+        failure = call.error
+        error = {"kind": failure.kind, "message": failure.message, "status": failure.status}
     return {
         **prov.base(item),
-        "error": {"kind": error.kind, "message": error.message, "status": error.status},
+        "error": error,
         "error_kinds": call.error_kinds,
         "attempts": call.attempts,
         "created_at": utc_now(),

@@ -14,15 +14,16 @@ from typing import IO
 from tinygen import __version__
 from tinygen.asker import Asker, Finished, Kind, duplicate_line
 from tinygen.card import write_card
-from tinygen.errors import ExitCode, TinygenError, UsageError
+from tinygen.errors import ExitCode, TinygenError
 from tinygen.inprocess import InProcessAsks
 from tinygen.limits import AdaptiveConcurrency, Gate
 from tinygen.manifest import ManifestWriter
-from tinygen.outdir import lock_out_dir, prepare_out_dir
+from tinygen.outdir import lock_out_dir, prepare_out_dir, refuse_foreign_dir
 from tinygen.pool import PoolSpec, WorkerPool, worker_setups
 from tinygen.progress import ProgressDisplay
 from tinygen.recipe import ResolvedRecipe
 from tinygen.records import Provenance
+from tinygen.redact import redact
 from tinygen.report import corpus_stats
 from tinygen.retry import RetryPolicy
 from tinygen.runlog import RunLog
@@ -109,42 +110,69 @@ class Generation:
         self._returned: list[int] = []  # indexes a budget sent back unasked
         self.log = RunLog(None)
         self._lock: IO[str] | None = None
+        self._starting: asyncio.Future | None = None
 
     async def run(self) -> RunResult:
+        """Run to the end; however it ends short of SIGKILL, the manifest says how."""
         try:
-            scan = self._prepare()
-            try:
-                self.asks = await self._start_asks()
-                self.stats.concurrency = self.asks
-                gc.freeze()  # what is loaded by now lives to the end: keep it out of GC
-                with (
-                    self._signals(),
-                    ProgressDisplay(
-                        self.stats, enabled=self.config.progress, title=self.resolved.name
-                    ) as display,
-                ):
-                    await self._loop(display, self._pending(scan))
-            finally:
-                try:
-                    if self.asks is not None:
-                        await self.asks.close()  # workers exit before the card is made
-                finally:
-                    self._close_writers()
-            return self._finish()
+            with self._signals():  # from the start: a signal during start-up ends cleanly
+                return await self._run()
         except TeacherCallError as fatal:
-            self.manifest.write("error")
-            self.log.info(f"stopped: {fatal.message}")
+            self._ended("error", f"stopped: {fatal.message}")
             raise TinygenError(fatal.message, _fatal_hint(fatal)) from None
         except OSError as exc:
+            self._ended("error", f"stopped: {exc!r}")
             raise TinygenError(
                 f"cannot write to {self.config.out_dir}: {exc.strerror or exc}",
                 "free space or fix permissions, then rerun the same command: it resumes",
             ) from None
+        except TinygenError as exc:
+            self._ended("error", f"stopped: {exc.message}")
+            raise
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self._ended((self.stop_code or ExitCode.INTERRUPTED).status, "stopped by a signal")
+            raise
+        except Exception as exc:
+            self._ended("error", f"stopped by an unexpected error: {exc!r}")
+            raise
         finally:
             self.log.close()
             if self._lock is not None:
                 self._lock.close()
             await self.teacher.aclose()
+
+    async def _run(self) -> RunResult:
+        scan = self._prepare()
+        try:
+            if self.stop_code is None:
+                self._starting = asyncio.ensure_future(self._start_asks())
+                self.asks = await self._starting
+            if self.stop_code is None:
+                self.stats.concurrency = self.asks
+                gc.freeze()  # what is loaded by now lives to the end: keep it out of GC
+                with ProgressDisplay(
+                    self.stats, enabled=self.config.progress, title=self.resolved.name
+                ) as display:
+                    await self._loop(display, self._pending(scan))
+        except asyncio.CancelledError:
+            if self.asks is not None or self.stop_code is None:
+                raise  # not a start cut short by a signal
+        finally:
+            try:
+                if self.asks is not None:
+                    await self.asks.close()  # workers exit before the card is made
+            finally:
+                self._close_writers()
+        return self._finish()
+
+    def _ended(self, status: str, message: str) -> None:
+        """A run that ends by an error or a signal: say so in the manifest and the log
+        (if the run got as far as writing them; a second failure here is not raised)."""
+        if self.manifest.started and not self.manifest.finished:
+            with contextlib.suppress(OSError):
+                self.manifest.write(status)
+        with contextlib.suppress(OSError):
+            self.log.info(redact(message))
 
     async def _start_asks(self) -> InProcessAsks | WorkerPool:
         """Ask in this process, or in worker processes when the config has a pool."""
@@ -165,8 +193,7 @@ class Generation:
     def _prepare(self) -> ScanResult:
         """Lock and ready the output directory, rebuild what it holds, open the writers."""
         out = self.config.out_dir
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out {out} is a file", "give a directory path")
+        refuse_foreign_dir(out, self.config.overwrite)  # before anything is created there
         self._lock = lock_out_dir(out)
         scan = prepare_out_dir(out, self.resolved, self.config.overwrite)
         self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
@@ -288,6 +315,8 @@ class Generation:
             self.stop_code = SIGNAL_EXIT[signal.Signals(signum)]
             if self.asks is not None:
                 self.asks.stop_sending()
+            elif self._starting is not None:
+                self._starting.cancel()  # workers starting: nothing was asked yet
             loop.call_later(self.config.grace_s, self._cancel_in_flight)
         else:
             self._cancel_in_flight()
@@ -319,7 +348,8 @@ class Generation:
             )
         self.manifest.finish(code.status)
         corpus = corpus_stats(out, sample=CARD_SAMPLE)
-        write_card(out, corpus)
+        if write_card(out, corpus) is None:
+            self.log.info("README.md is not tinygen's card: left as it is, no card written")
         self.log.info(f"{code.status}: {message}")
         self.log.info(f"counts: {stats.summary()}")
         return RunResult(code, message, stats, out, corpus)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from tinygen.records import utc_now
+from tinygen.redact import redact
 
 RUN_LOG = "run.log"
 
 
 class RunLog:
-    """Appends lines to DIR/run.log (never secrets: only what the run header shows)."""
+    """Appends lines to DIR/run.log (secrets masked)."""
 
     def __init__(self, out_dir: Path | None) -> None:
         """Log into `out_dir`; None gives a log that writes nothing (before the dir exists)."""
@@ -18,7 +19,7 @@ class RunLog:
 
     def info(self, message: str) -> None:
         if self._handle is not None:
-            self._handle.write(f"{utc_now()} {message}\n")
+            self._handle.write(f"{utc_now()} {redact(message)}\n")
             self._handle.flush()
 
     def close(self) -> None:

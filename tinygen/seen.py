@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import jsonlines
 import numpy as np
 
 from tinygen.checks import Rejection
 from tinygen.neardup import NearDupConfig, NearDupIndex, SignatureFileError, SignatureLog
 from tinygen.recipe import ResolvedRecipe
-from tinygen.store import DATA_DIR, ScanResult
+from tinygen.store import DATA_DIR, SHARD_LINE, ScanResult, read_records
 
 STATE_DIR = ".tinygen"
 SIGNATURES = "neardup.sig"
@@ -122,7 +121,6 @@ def _shard_texts(out_dir: Path, wanted: set[int]) -> Iterator[tuple[int, str]]:
     if not wanted:
         return
     for shard in sorted((out_dir / DATA_DIR).glob("part-*.jsonl")):
-        with jsonlines.open(shard) as reader:
-            for record in reader:
-                if record["index"] in wanted:
-                    yield record["index"], record["text"]
+        for record in read_records(shard, SHARD_LINE):
+            if record["index"] in wanted:
+                yield record["index"], record["text"]

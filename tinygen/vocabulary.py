@@ -15,6 +15,7 @@ import lemminflect
 
 from tinygen.checks import Answer, Check, Rejection
 from tinygen.resources import wordlists_dir
+from tinygen.textfiles import read_text
 from tinygen.words import word_tokens
 
 FUNCTION_WORDS = "common/function_words.txt"
@@ -51,7 +52,7 @@ class Vocabulary:
         """Words from list files (one per line), the function words, and `extra`."""
         words = set(extra)
         for path in [*files, wordlists_dir() / FUNCTION_WORDS]:
-            words.update(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+            words.update(line.strip() for line in read_text(path, "list").splitlines())
         return cls(word for word in words if word)
 
     def allows(self, token: str) -> bool:

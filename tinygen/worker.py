@@ -34,7 +34,7 @@ from tinygen.teachers.factory import make_teacher
 
 def build_asker(setup: WorkerSetup) -> Asker:
     """Rebuild the run on this side: recipe, teacher, this worker's gate and retries."""
-    resolved = load_recipe(setup.recipe, setup.overrides)
+    resolved = load_recipe(setup.recipe, setup.overrides, setup.allow_paths)
     if resolved.fingerprint != setup.fingerprint:
         raise TinygenError(
             f"recipe {setup.recipe} changed while the run was starting",
@@ -153,11 +153,11 @@ async def serve() -> None:
         return
     try:
         asker = build_asker(setup)  # type: ignore[arg-type]
+        asker.warm_up()
     except TinygenError as exc:
         writer.write(frames.encode(("error", exc.message, exc.hint)))
         await writer.drain()
         return
-    asker.warm_up()
     gc.freeze()  # the word tables are permanent: keep them out of every GC pass
     worker = Worker(asker, writer)
     worker.send(("ready",))

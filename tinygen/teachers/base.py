@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tinygen.recipe import TeacherParams
+from tinygen.redact import redact
 
 
 @dataclass(frozen=True)
@@ -17,14 +18,16 @@ class Completion:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     response_model: str | None = None
+    usage_note: str | None = None  # what was wrong with the answer's `usage`, if anything
 
 
 class TeacherCallError(Exception):
     """One failed call, described for the retry policy.
 
     `kind` is a short stable label counted in the manifest (`rate_limit`, `server_error`,
-    `timeout`, `connection`, `bad_response`, `client_error`, `auth`, ...). `fatal` errors
-    (bad key, wrong URL or model) stop the whole run; `retryable` ones are tried again.
+    `timeout`, `connection`, `bad_response`, `client_error`, `auth`, `too_large`, ...).
+    `fatal` errors (bad key, wrong URL or model) stop the whole run; `retryable` ones are
+    tried again. Messages are redacted: servers may echo the key.
     """
 
     def __init__(
@@ -36,7 +39,9 @@ class TeacherCallError(Exception):
         fatal: bool = False,
         status: int | None = None,
         retry_after: float | None = None,
+        body_prefix: str = "",
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -44,6 +49,7 @@ class TeacherCallError(Exception):
         self.fatal = fatal
         self.status = status
         self.retry_after = retry_after
+        self.body_prefix = redact(body_prefix)  # the start of an answer too large to read
 
 
 class Teacher(Protocol):

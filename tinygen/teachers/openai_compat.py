@@ -17,11 +17,18 @@ import json
 import httpx2
 import openai
 
+from tinygen.encoding import make_encodable
 from tinygen.limits import RequestPacer
 from tinygen.recipe import TeacherParams
+from tinygen.redact import register_secret
 from tinygen.teachers.base import Completion, TeacherCallError
+from tinygen.teachers.bounded import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, read_bounded
 
-JSON_CONTENT = {"Content-Type": "application/json"}
+JSON_CONTENT = {"Content-Type": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
+ANSWER_BYTES_FLOOR = 256 * 1024
+ANSWER_BYTES_PER_TOKEN = 64  # a token is a few characters, even JSON-escaped
+ERROR_BYTES = 64 * 1024
+TOO_LARGE_KEPT = 2_000  # bytes of an oversized answer kept for rejected.jsonl
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 FATAL_STATUS = {
     401: "the endpoint rejected the API key (401)",
@@ -42,6 +49,7 @@ class OpenAITeacher:
         timeout: float,
         rpm: float | None = None,
     ) -> None:
+        register_secret(api_key)
         limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         hooks = {"request": [_pace_hook(RequestPacer(rpm))]} if rpm else {}
         self._http = openai.DefaultAioHttpClient(limits=limits, timeout=timeout, event_hooks=hooks)
@@ -65,18 +73,13 @@ class OpenAITeacher:
             "POST", self._url, headers=self._headers, content=body, extensions=self._extensions
         )
         try:
-            response = await self._http.send(request)
+            response = await self._http.send(request, stream=True)
+            try:
+                return await _read_answer(response, params.max_tokens)
+            finally:
+                await response.aclose()
         except httpx2.TransportError as exc:
             raise transport_error(exc) from None
-        if response.status_code >= 300:
-            raise status_error(response.status_code, response.headers, response.text)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise TeacherCallError(
-                "bad_response", f"the answer is not JSON: {exc}", retryable=True
-            ) from None
-        return completion_from(data)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -90,6 +93,49 @@ def _pace_hook(pacer: RequestPacer):
         await pacer.wait()
 
     return hook
+
+
+def answer_bound(max_tokens: int) -> int:
+    """Bytes a decoded answer may have: far more than `max_tokens` of any text can need."""
+    return ANSWER_BYTES_FLOOR + ANSWER_BYTES_PER_TOKEN * max_tokens
+
+
+async def _read_answer(response: httpx2.Response, max_tokens: int) -> Completion:
+    """The completion in `response`, read up to `answer_bound(max_tokens)` bytes, or a
+    TeacherCallError."""
+    if response.status_code >= 300:
+        text = await _error_text(response)
+        raise status_error(response.status_code, response.headers, text)
+    try:
+        raw = await read_bounded(response, answer_bound(max_tokens))
+    except BodyTooLarge as large:
+        raise TeacherCallError(
+            "too_large",
+            f"the answer passed {large.bound:,} bytes (the bound for max_tokens {max_tokens}); "
+            "reading stopped there",
+            retryable=False,
+            body_prefix=large.prefix[:TOO_LARGE_KEPT].decode("utf-8", "replace"),
+        ) from None
+    except BadEncoding as exc:
+        raise TeacherCallError("bad_response", str(exc), retryable=True) from None
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise TeacherCallError(
+            "bad_response", f"the answer is not JSON: {exc}", retryable=True
+        ) from None
+    return completion_from(data)
+
+
+async def _error_text(response: httpx2.Response) -> str:
+    """The start of an error body (enough for its message), decoded leniently."""
+    try:
+        raw = await read_bounded(response, ERROR_BYTES)
+    except BodyTooLarge as large:
+        raw = large.prefix
+    except BadEncoding:
+        return "(an error body in an encoding tinygen cannot read)"
+    return raw.decode("utf-8", "replace")
 
 
 def request_body(params: TeacherParams) -> dict[str, object]:
@@ -108,22 +154,51 @@ def request_body(params: TeacherParams) -> dict[str, object]:
 
 
 def completion_from(data: object) -> Completion:
-    """Read a chat-completions JSON answer; anything malformed is a retryable error."""
+    """Read a chat-completions JSON answer; anything malformed is a retryable error, but
+    malformed `usage` (strings, negatives, garbage) only makes the counts unknown."""
     try:
         choice = data["choices"][0]  # type: ignore[index]
         text = choice["message"].get("content") or ""
-        usage = data.get("usage") or {}  # type: ignore[union-attr]
+        usage = data.get("usage")  # type: ignore[union-attr]
+        prompt, completion, note = usage_counts(usage)
         return Completion(
             text=text if isinstance(text, str) else str(text),
-            finish_reason=choice.get("finish_reason"),
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            response_model=data.get("model"),  # type: ignore[union-attr]
+            finish_reason=_optional_text(choice.get("finish_reason")),
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            response_model=_optional_text(data.get("model")),  # type: ignore[union-attr]
+            usage_note=note,
         )
     except (KeyError, IndexError, TypeError, AttributeError):
         raise TeacherCallError(
             "bad_response", f"not a chat completion: {str(data)[:200]}", retryable=True
         ) from None
+
+
+USAGE_FIELDS = ("prompt_tokens", "completion_tokens")
+
+
+def usage_counts(usage: object) -> tuple[int | None, int | None, str | None]:
+    """Prompt and completion tokens of a `usage` object (None where unknown), and a note
+    saying what was wrong with it, if anything (a missing usage is no error)."""
+    if usage is None:
+        return None, None, None
+    if not isinstance(usage, dict):
+        return None, None, f"usage is not an object: {str(usage)[:60]!r}"
+    counts, wrong = [], []
+    for name in USAGE_FIELDS:
+        value = usage.get(name)
+        valid = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        counts.append(value if valid else None)
+        if value is not None and not valid:
+            wrong.append(f"{name} {str(value)[:30]!r}")
+    note = f"not a token count: {', '.join(wrong)}" if wrong else None
+    return counts[0], counts[1], note
+
+
+def _optional_text(value: object) -> str | None:
+    """A short string field of the answer (finish_reason, model), made writable."""
+    return None if value is None else make_encodable(str(value))[:200]
 
 
 def transport_error(exc: httpx2.TransportError) -> TeacherCallError:

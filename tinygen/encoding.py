@@ -1,0 +1,34 @@
+"""Text that cannot be written as UTF-8: lone surrogates, found and repaired.
+
+JSON may carry `\\ud83d` (half of an emoji) alone: `json.loads` turns it into a str that
+`str.encode("utf-8")` refuses. Such text comes from servers and proxies, never from us;
+it is found here, and replaced by U+FFFD wherever it must still be written.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def unencodable_at(text: str) -> int | None:
+    """Index of the first character UTF-8 cannot encode (a lone surrogate), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def describe_unencodable(text: str, at: int) -> str:
+    """What is wrong at `at`, for a rejection or an error message."""
+    return f"lone surrogate U+{ord(text[at]):04X} at character {at}"
+
+
+def make_encodable(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD (unchanged if there is none)."""
+    if unencodable_at(text) is None:
+        return text
+    return _SURROGATE.sub(REPLACEMENT, text)
