@@ -9,7 +9,7 @@ words, each made of 14 sentence frames with slot words (names, nouns, adjectives
 Every planted pair (copy-source, sibling-base, sibling-sibling) gets its true Jaccard over
 the same shingles the index uses, as does every pair the dedup reports.
 
-Reported: docs/s of `tinygen.dedup.dedup_files` over the corpus as JSONL (a child process:
+Reported: docs/s of `tinygen.dedup.files.dedup_files` over the corpus as JSONL (a child process:
 read, exact + near dedup, write shards and report), its peak RSS, and the same for the
 in-memory core; recall of planted pairs with true J >= threshold; precision of reported
 merges on planted copies and on siblings; bytes per indexed text of the index holding
@@ -36,15 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygen.canonical import normalize_text, normalized_key
-from tinygen.dedup import REPORT, dedup_files
-from tinygen.neardup import (
+from tinygen.dedup.files import REPORT, dedup_files
+from tinygen.dedup.minhash import (
     BATCH,
     NearDupConfig,
     NearDupIndex,
     shingle_sets,
     signatures_normalized,
 )
+from tinygen.text.canonical import normalize_text, normalized_key
 
 VOCAB = Path(__file__).resolve().parent.parent / "wordlists" / "vocab"
 NAMES = ["Lily", "Tom", "Mia", "Ben", "Sara", "Max", "Zoe", "Sam"]

@@ -14,8 +14,7 @@ import argparse
 import asyncio
 import time
 
-from tinygen.cores import available_cores
-from tinygen.recipe import TeacherParams
+from tinygen.recipe.model import TeacherParams
 from tinygen.teachers.local import (
     LOCAL_DEFAULTS,
     N_CTX,
@@ -25,6 +24,7 @@ from tinygen.teachers.local import (
     load_model,
     local_model_name,
 )
+from tinygen.text.cores import available_cores
 
 NOUNS = ["ball", "cat", "tree", "boat", "kite", "cake", "hat", "dog", "fish", "car"]
 VERBS = ["jump", "run", "sing", "swim", "hide", "draw", "play", "help", "share", "find"]

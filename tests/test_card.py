@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import cli, gen_args, shard_records
 from tests.test_report import make_run, story_run
-from tinygen.card import front_matter, size_category, write_card
-from tinygen.report import corpus_stats
+from tinygen.report.card import front_matter, size_category, write_card
+from tinygen.report.corpus import corpus_stats
 
 yaml = pytest.importorskip("yaml")
 

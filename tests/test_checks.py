@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tinygen.checks import (
-    Answer,
+from tinygen.checks.base import Answer
+from tinygen.checks.text import (
     broken_encoding,
     cut_off,
     length_bounds,
@@ -14,8 +14,8 @@ from tinygen.checks import (
     repetition_share,
     required_words,
 )
-from tinygen.vocabulary import Vocabulary, vocabulary_check
-from tinygen.words import word_tokens
+from tinygen.checks.vocabulary import Vocabulary, vocabulary_check
+from tinygen.text.tokens import word_tokens
 
 STORY = (
     "Ada found a red ball in the park. She kicked it high, and it flew over the tree. "

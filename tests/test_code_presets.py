@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import cli, gen_args, read_jsonl, shard_records
-from tinygen.checks import Answer
-from tinygen.quality import textbook_check
+from tinygen.checks.base import Answer
+from tinygen.checks.build import textbook_check
 
 
 def test_codeexercises_rejects_exactly_the_broken_solutions(server, tmp_path):

@@ -1,4 +1,4 @@
-"""tinygen.codecheck: splitting exercises, running them under limits, parsing textbook code."""
+"""tinygen.checks.code: splitting exercises, running them under limits, parsing textbook code."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tinygen.codecheck import (
+from tinygen.checks.code import (
     Exercise,
     ExerciseFormatError,
     Limits,

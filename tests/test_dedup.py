@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-import tinygen.dedup
+import tinygen.dedup.files
 from tests.conftest import cli, gen_args, run_cli_subprocess
-from tinygen.dedup import REPORT, SUMMARY, dedup_files
+from tinygen.dedup.files import REPORT, SUMMARY, dedup_files
+from tinygen.dedup.minhash import NearDupConfig
 from tinygen.errors import TinygenError, UsageError
-from tinygen.neardup import NearDupConfig
-from tinygen.store import JsonlAppender
+from tinygen.rundir.store import JsonlAppender
 
 WORDS = [f"word{i}" for i in range(3000)]
 
@@ -367,7 +367,7 @@ def test_an_out_holding_only_empty_folders_is_used(tmp_path: Path) -> None:
 
 
 def test_an_unwritable_place_is_refused(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(tinygen.dedup.os, "access", lambda *_args: False)  # as if not root
+    monkeypatch.setattr(tinygen.dedup.files.os, "access", lambda *_args: False)  # as if not root
     with pytest.raises(UsageError, match=r"cannot be created: .* is not writable"):
         dedup_files([tmp_path / "nope.jsonl"], tmp_path / "new" / "out", progress=False)
     (tmp_path / "empty").mkdir()
@@ -410,7 +410,7 @@ FAILURES = {  # where writing fails: (object, attribute, replacement) and the er
         "No space left on device",
     ),
     "EIO on the summary": (
-        lambda: (tinygen.dedup, "_write_summary", failing_summary),
+        lambda: (tinygen.dedup.files, "_write_summary", failing_summary),
         "Input/output error",
     ),
 }
@@ -445,7 +445,7 @@ def test_a_read_error_names_the_input(tmp_path: Path, monkeypatch) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
         yield
 
-    monkeypatch.setattr(tinygen.dedup._Reader, "_lines", unreadable)
+    monkeypatch.setattr(tinygen.dedup.files._Reader, "_lines", unreadable)
     with pytest.raises(TinygenError, match=r"cannot read .*in.jsonl: Input/output error"):
         dedup_files([source], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()

@@ -11,7 +11,7 @@ import sys
 import time
 
 from tests.conftest import KEY, cli, gen_args, read_jsonl, shard_records
-from tinygen.neardup import NearDupConfig, NearDupIndex
+from tinygen.dedup.minhash import NearDupConfig, NearDupIndex
 
 RECORD_FIELDS = {
     "id",

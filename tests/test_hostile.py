@@ -226,7 +226,7 @@ def test_a_check_that_raises_fails_its_item_not_the_run(server, tmp_path, monkey
     def broken(answer):
         raise ValueError("the check broke")
 
-    monkeypatch.setattr("tinygen.quality.meta_talk", broken)
+    monkeypatch.setattr("tinygen.checks.build.meta_talk", broken)
     srv = server()
     out = tmp_path / "run"
     code, _, err = cli(*gen_args(srv.base_url, out, 3, "--max-items", "5"))
@@ -241,7 +241,7 @@ def test_an_unexpected_error_is_one_line_and_the_manifest_says_error(server, tmp
     def broken(self, finished):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("tinygen.run.Generation._handle", broken)
+    monkeypatch.setattr("tinygen.engine.generation.Generation._handle", broken)
     srv = server()
     out = tmp_path / "run"
     code, _, err = cli(*gen_args(srv.base_url, out, 3))

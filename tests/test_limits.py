@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from tinygen.errors import UsageError
-from tinygen.limits import (
+from tinygen.teachers.limits import (
     AdaptiveConcurrency,
     Budget,
     BudgetReached,

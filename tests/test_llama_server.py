@@ -44,8 +44,8 @@ def llama_server(tmp_path) -> Iterator[str]:
     pytest.importorskip("llama_cpp")
     pytest.importorskip("uvicorn", reason="needs llama-cpp-python[server]")
     pytest.importorskip("starlette_context", reason="needs llama-cpp-python[server]")
-    from tinygen.cores import available_cores
     from tinygen.teachers.local import default_model_path
+    from tinygen.text.cores import available_cores
 
     port = _free_port()
     log = tmp_path / "server.log"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import TINY, cli, read_jsonl, shard_records
 from tinygen.errors import TinygenError
-from tinygen.recipe import TeacherParams
+from tinygen.recipe.model import TeacherParams
 from tinygen.teachers.local import INSTALL_HINT, LocalTeacher, default_model_path
 
 MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"

@@ -12,8 +12,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from tinygen import neardup
-from tinygen.neardup import (
+from tinygen.dedup import minhash as neardup
+from tinygen.dedup.minhash import (
     NearDupConfig,
     NearDupIndex,
     SignatureFileError,
@@ -162,7 +162,7 @@ def test_config_is_validated() -> None:
 def test_signatures_are_identical_across_processes() -> None:
     text = "Lily found a shiny red ball in the park, and she played with it all day long."
     code = (
-        "from tinygen.neardup import NearDupConfig, signatures; import sys; "
+        "from tinygen.dedup.minhash import NearDupConfig, signatures; import sys; "
         "print(signatures([sys.argv[1]], NearDupConfig())[0].tolist())"
     )
     outputs = set()

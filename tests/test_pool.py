@@ -14,13 +14,13 @@ import pytest
 
 from tests.conftest import KEY, TINY, cli, gen_args, read_jsonl, shard_records
 from tests.test_reliability import wait_for_requests
-from tinygen.cores import available_cores
+from tinygen.engine.generation import RunConfig, generate
+from tinygen.engine.pool import PoolSpec, worker_count, worker_setups
 from tinygen.errors import TinygenError
-from tinygen.limits import Budget, Gate, Prices
-from tinygen.pool import PoolSpec, worker_count, worker_setups
-from tinygen.recipe import load_recipe
-from tinygen.run import RunConfig, generate
+from tinygen.recipe.load import load_recipe
 from tinygen.teachers.factory import TeacherOptions, make_teacher
+from tinygen.teachers.limits import Budget, Gate, Prices
+from tinygen.text.cores import available_cores
 
 
 def test_limits_are_split_so_workers_together_stay_under_them():

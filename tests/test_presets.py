@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 
 from tests.conftest import cli
-from tinygen.items import build_item
-from tinygen.preview import list_coverage
-from tinygen.recipe import load_recipe, preset_names
+from tinygen.recipe.items import build_item
+from tinygen.recipe.load import load_recipe, preset_names
+from tinygen.recipe.preview import list_coverage
 
 PRESETS = ["codeexercises", "codetextbook", "stories", "tinystories"]
 

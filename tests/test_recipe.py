@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, TINY, cli, gen_args, run_cli_subprocess
+from tinygen.checks.build import recipe_vocabulary
+from tinygen.engine.pool import PoolSpec, worker_setups
 from tinygen.errors import UsageError
-from tinygen.items import build_item
-from tinygen.limits import Budget, Gate
-from tinygen.pool import PoolSpec, worker_setups
-from tinygen.quality import recipe_vocabulary
-from tinygen.recipe import load_recipe
+from tinygen.recipe.items import build_item
+from tinygen.recipe.load import load_recipe
 from tinygen.teachers.factory import TeacherOptions
+from tinygen.teachers.limits import Budget, Gate
 
 TEMPLATE = 'Write about the "{{ noun }}".\n'
 

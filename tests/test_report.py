@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tinygen import report
 from tinygen.errors import TinygenError
-from tinygen.prices import price_entry
-from tinygen.report import corpus_stats, histogram, names_in
-from tinygen.report_view import render_stats, short_summary
+from tinygen.report import corpus as report
+from tinygen.report.corpus import corpus_stats, histogram, names_in
+from tinygen.report.view import render_stats, short_summary
+from tinygen.teachers.prices import price_entry
 
 STORIES = [
     # text, noun, verb, features

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from tinygen.retry import RetryPolicy, backoff_seconds, call_with_retries
 from tinygen.teachers.base import Completion, TeacherCallError
 from tinygen.teachers.openai_compat import retry_after_seconds
+from tinygen.teachers.retry import RetryPolicy, backoff_seconds, call_with_retries
 
 OK = Completion("a story.", "stop", 3, 4)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tinygen.recipe import FeatureSpec
-from tinygen.sampling import draw_features, draw_words
+from tinygen.recipe.model import FeatureSpec
+from tinygen.recipe.sampling import draw_features, draw_words
 
 WORDS = tuple(f"w{i}" for i in range(500))
 

@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import cli, gen_args, read_jsonl, run_cli_subprocess
 from tests.openai_server import run_server
-from tinygen.card import first_record
+from tinygen.dedup.seen import _shard_texts
 from tinygen.errors import TinygenError
-from tinygen.seen import _shard_texts
-from tinygen.store import (
+from tinygen.report.card import first_record
+from tinygen.rundir.store import (
     SHARD_LINE,
     ShardWriter,
     read_manifest,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tinygen.errors import UsageError
-from tinygen.templates import MAX_PROMPT_CHARS, PromptTemplate
+from tinygen.recipe.templates import MAX_PROMPT_CHARS, PromptTemplate
 
 SOURCE = "prompts/x.j2"
 PREFIX = "Line one.\nLine two about {{ noun }}.\n"  # the tested expression is on line 3

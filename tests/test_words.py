@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tinygen.canonical import text_key
-from tinygen.words import missing_words, uses_word
+from tinygen.checks.words import missing_words, uses_word
+from tinygen.text.canonical import text_key
 
 
 @pytest.mark.parametrize(

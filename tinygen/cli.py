@@ -17,20 +17,20 @@ from rich.console import Console
 from rich.markup import escape
 
 from tinygen import __version__
-from tinygen.dedup import dedup_files
+from tinygen.dedup.files import dedup_files
+from tinygen.dedup.minhash import NearDupConfig
+from tinygen.engine.generation import RunConfig, RunResult, generate, run_header
+from tinygen.engine.pool import PoolSpec, worker_count
 from tinygen.errors import ExitCode, TinygenError, UsageError
-from tinygen.limits import Budget, make_gate
-from tinygen.neardup import NearDupConfig
-from tinygen.pool import PoolSpec, worker_count
-from tinygen.preview import coverage_table, preset_table, preview_items
-from tinygen.prices import prices_for
-from tinygen.recipe import load_recipe
-from tinygen.redact import redact
-from tinygen.report import corpus_stats
-from tinygen.report_view import render_stats, short_summary
-from tinygen.retry import RetryPolicy
-from tinygen.run import RunConfig, RunResult, generate, run_header
+from tinygen.recipe.load import load_recipe
+from tinygen.recipe.preview import coverage_table, preset_table, preview_items
+from tinygen.report.corpus import corpus_stats
+from tinygen.report.view import render_stats, short_summary
 from tinygen.teachers.factory import TeacherChoice, TeacherOptions, make_teacher
+from tinygen.teachers.limits import Budget, make_gate
+from tinygen.teachers.prices import prices_for
+from tinygen.teachers.retry import RetryPolicy
+from tinygen.text.redact import redact
 
 app = typer.Typer(
     help="Build synthetic training corpora for small language models.",
@@ -293,7 +293,7 @@ def stats_command(
             raise UsageError("tinygen stats takes one run directory, or two to compare")
         figures = [corpus_stats(run_dir, sample=sample) for run_dir in run_dirs]
         if plots:
-            from tinygen.plots import write_plots
+            from tinygen.report.plots import write_plots
 
             for run_dir, stats in zip(run_dirs, figures, strict=True):
                 for path in write_plots(run_dir, stats):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from tinygen.redact import redact
+from tinygen.text.redact import redact
 
 
 class ExitCode(IntEnum):

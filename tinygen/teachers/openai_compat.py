@@ -17,12 +17,12 @@ import json
 import httpx2
 import openai
 
-from tinygen.encoding import make_encodable
-from tinygen.limits import RequestPacer
-from tinygen.recipe import TeacherParams
-from tinygen.redact import register_secret
+from tinygen.recipe.model import TeacherParams
 from tinygen.teachers.base import Completion, TeacherCallError
 from tinygen.teachers.bounded import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, read_bounded
+from tinygen.teachers.limits import RequestPacer
+from tinygen.text.encoding import make_encodable
+from tinygen.text.redact import register_secret
 
 JSON_CONTENT = {"Content-Type": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
 ANSWER_BYTES_FLOOR = 256 * 1024

@@ -1,0 +1,1 @@
+"""Answer checks: the seam, text checks, words, vocabulary, code, building them."""

@@ -1,0 +1,485 @@
+"""`tinygen dedup`: exact and near-duplicate removal over existing JSONL files.
+
+Inputs are JSONL files or directories: a tinygen run directory contributes its
+`data/part-*.jsonl` shards, any other directory every `*.jsonl` under it (sorted). Records
+stream through in order, a batch at a time, so inputs larger than memory work; only the
+text keys and MinHash signatures of kept records stay in memory. The first record of a
+cluster is kept, whole and unchanged, and written to `OUT/data/part-NNNNN.jsonl` in the
+layout of a run. A record holding a string UTF-8 cannot encode (a lone surrogate) is never
+kept. Every removed record gets one line in `OUT/dedup_report.jsonl` saying why;
+`OUT/dedup_summary.json` holds the counts and settings.
+
+`OUT` must be new or empty: it is checked before any input is read, and a pass that fails
+removes what it wrote, so a refused or failed run leaves `OUT` as it found it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from tinygen.dedup.minhash import BATCH, NearDupConfig, NearDupIndex, signatures_normalized
+from tinygen.errors import TinygenError, UsageError
+from tinygen.rundir.outdir import foreign_entries
+from tinygen.rundir.store import DATA_DIR, MANIFEST, JsonlAppender, ShardWriter
+from tinygen.text.canonical import normalize_text, normalized_key
+from tinygen.text.encoding import describe_unencodable, unencodable_at
+
+REPORT = "dedup_report.jsonl"
+SUMMARY = "dedup_summary.json"
+SHOWN_ENTRIES = 3  # entries of a foreign --out named in the error
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+@dataclass
+class DedupReport:
+    """What a dedup pass read, kept and removed."""
+
+    inputs: list[str] = field(default_factory=list)
+    files: int = 0
+    read: int = 0
+    kept: int = 0
+    exact: int = 0
+    near: int = 0
+    encoding: int = 0
+    seconds: float = 0.0
+    out_dir: str = ""
+
+    @property
+    def removed(self) -> int:
+        return self.exact + self.near + self.encoding
+
+
+@dataclass
+class _Line:
+    """One input record with where it came from (`problem`: why it cannot be written)."""
+
+    record: dict
+    ref: str
+    normalized: str
+    problem: str | None = None
+
+
+def input_files(inputs: list[Path]) -> list[Path]:
+    """The JSONL files named by `inputs` (run directories give their shards only)."""
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_file():
+            files.append(item)
+        elif item.is_dir():
+            files.extend(_jsonl_under(item))
+        else:
+            raise UsageError(f"input {item} does not exist", "name JSONL files or directories")
+    if not files:
+        raise UsageError("the inputs hold no .jsonl files", "name JSONL files or run directories")
+    return files
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / DATA_DIR).is_dir() or (path / MANIFEST).is_file()
+
+
+def _jsonl_under(directory: Path) -> list[Path]:
+    """A run directory's shards, or every `*.jsonl` below `directory` (sorted), where run
+    directories met on the way give their shards only (not rejected/failed records)."""
+    if _is_run_dir(directory):
+        return sorted((directory / DATA_DIR).glob("part-*.jsonl"))
+    files: list[Path] = []
+    for child in sorted(directory.iterdir()):
+        if child.is_dir():
+            files.extend(_jsonl_under(child))
+        elif child.suffix == ".jsonl":
+            files.append(child)
+    return files
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse an --out that is a file, cannot be made, or holds anything (call it before any
+    input is read): a user's folder is never written into."""
+    if not out_dir.exists():
+        _check_creatable(out_dir)
+    elif not out_dir.is_dir():
+        raise UsageError(
+            f"--out {out_dir} is a file", "give --out a directory path (it is made if missing)"
+        )
+    else:
+        _check_empty(out_dir)
+
+
+def _check_creatable(out_dir: Path) -> None:
+    """The nearest existing folder above `out_dir` is a folder we may write in."""
+    parent = next((p for p in out_dir.parents if p.exists()), None)
+    if parent is None:
+        return  # mkdir will say why
+    if not parent.is_dir():
+        raise UsageError(
+            f"--out {out_dir} is under {parent}, which is a file",
+            "choose a place for --out that is not inside a file",
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"--out {out_dir} cannot be created: {parent} is not writable",
+            "choose a writable place for --out",
+        )
+
+
+def _check_empty(out_dir: Path) -> None:
+    """An existing --out may hold nothing but empty folders."""
+    if not os.access(out_dir, os.R_OK | os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out_dir} is not writable", "choose a writable place for --out")
+    shards = list((out_dir / DATA_DIR).glob("*.jsonl")) if (out_dir / DATA_DIR).is_dir() else []
+    ours = [out_dir / REPORT, out_dir / SUMMARY, out_dir / MANIFEST]
+    if shards or any(path.exists() for path in ours):
+        raise UsageError(
+            f"--out {out_dir} already holds data", "choose an empty or new directory for --out"
+        )
+    entries = foreign_entries(out_dir)
+    if entries:
+        shown = ", ".join(entries[:SHOWN_ENTRIES])
+        more = f" and {len(entries) - SHOWN_ENTRIES} more" if len(entries) > SHOWN_ENTRIES else ""
+        raise UsageError(
+            f"--out {out_dir} is not empty and holds no tinygen output ({shown}{more})",
+            "choose a new or empty directory for --out: dedup writes only into folders it makes",
+        )
+
+
+def _make_out_dir(out_dir: Path) -> list[Path]:
+    """Make `out_dir/data` and the folders missing above it; return those made, innermost
+    first. A folder the system refuses is a TinygenError naming it and why."""
+    target = out_dir / DATA_DIR
+    missing = list(itertools.takewhile(lambda p: not p.exists(), [target, *target.parents]))
+    made: list[Path] = []
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except OSError as exc:
+            _remove_dirs(made)
+            where = f"--out {out_dir}" if path == out_dir else f"{path} (for --out {out_dir})"
+            raise TinygenError(
+                f"cannot create {where}: {exc.strerror or exc}", "choose a writable place for --out"
+            ) from exc
+        made.insert(0, path)
+    return made
+
+
+def _remove_dirs(folders: list[Path]) -> None:
+    """Remove `folders` (innermost first) that are empty."""
+    for folder in folders:
+        with suppress(OSError):
+            folder.rmdir()
+
+
+def _parse(raw: bytes, path: Path, number: int, text_field: str) -> dict:
+    """One JSON record, or a UsageError naming the file and line."""
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UsageError(
+            f"{path} line {number} is not valid JSON",
+            "fix or delete that line (a torn last line of a crashed run: resume that run first)",
+        ) from None
+    if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
+        raise UsageError(
+            f"{path} line {number} has no string field {text_field!r}",
+            "name the text field with --text-field",
+        )
+    return record
+
+
+def _may_not_encode(raw: bytes) -> bool:
+    """False when every string `json.loads(raw)` gives surely encodes as UTF-8: the line is
+    strict UTF-8 with no NUL (so json decodes it as UTF-8) and escapes no surrogate."""
+    if b"\x00" in raw or _SURROGATE_ESCAPE.search(raw):
+        return True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _encoding_problem(record: dict) -> str | None:
+    """Where the record holds a string UTF-8 cannot encode (a lone surrogate), or None."""
+    for name, text in _strings(record, ""):
+        at = unencodable_at(text)
+        if at is not None:
+            return f"{describe_unencodable(text, at)} in field '{_printable(name)}'"
+    return None
+
+
+def _strings(value: object, name: str) -> Iterator[tuple[str, str]]:
+    """Every string in a JSON value, keys included, with the field it is in."""
+    if isinstance(value, str):
+        yield name, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            field_name = f"{name}.{key}" if name else str(key)
+            yield field_name, str(key)
+            yield from _strings(item, field_name)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _strings(item, f"{name}[{n}]")
+
+
+def _printable(text: str) -> str:
+    """`text` with anything UTF-8 cannot encode spelled as a backslash escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class _Reader:
+    """Every record of every file, in order, with its reference (id, or file:line)."""
+
+    def __init__(self, files: list[Path], text_field: str) -> None:
+        self.files, self.text_field = files, text_field
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[_Line]:
+        for path in self.files:
+            try:
+                yield from self._lines(path)
+            except OSError as exc:
+                raise TinygenError(
+                    f"cannot read {path}: {exc.strerror or exc}", "check that input file"
+                ) from exc
+
+    def _lines(self, path: Path) -> Iterator[_Line]:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                self.bytes_read += len(raw)
+                if raw.strip():
+                    yield self._line(raw, path, number)
+
+    def _line(self, raw: bytes, path: Path, number: int) -> _Line:
+        record = _parse(raw, path, number, self.text_field)
+        ref = record.get("id")
+        ref = _printable(str(ref) if ref is not None else f"{path}:{number}")
+        problem = _encoding_problem(record) if _may_not_encode(raw) else None
+        if problem:
+            return _Line(record, ref, "", problem)
+        return _Line(record, ref, normalize_text(record[self.text_field]))
+
+
+def _batches(lines: Iterable[_Line], size: int) -> Iterator[list[_Line]]:
+    batch: list[_Line] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Deduper:
+    """The streaming state: text keys seen, the near-dup index, the writers."""
+
+    def __init__(self, out_dir: Path, near: NearDupConfig | None, shard_size: int) -> None:
+        self.index = NearDupIndex(near) if near else None
+        self.seen: dict[str, tuple[str, float]] = {}
+        self.kept_refs: set[str] = set()
+        self.report = DedupReport(out_dir=str(out_dir))
+        self.shards = ShardWriter(out_dir, shard_size, 0, 0)
+        self.removed = JsonlAppender(out_dir / REPORT)
+
+    def close(self) -> None:
+        try:
+            self.shards.close()
+        finally:
+            self.removed.close()
+
+    def process(self, batch: list[_Line]) -> None:
+        """Decide each record of a batch, in order, and write it out."""
+        keys = [None if line.problem else normalized_key(line.normalized) for line in batch]
+        fresh = [i for i, key in enumerate(keys) if key is not None and key not in self.seen]
+        sigs, bands = self._signatures([batch[i].normalized for i in fresh])
+        row = {i: n for n, i in enumerate(fresh)}
+        for i, (line, key) in enumerate(zip(batch, keys, strict=True)):
+            self.report.read += 1
+            if key is None:
+                self._remove_unencodable(line)
+            elif key in self.seen:
+                self._remove(line, "exact", *self.seen[key])
+            elif sigs is None:
+                self._keep(line, key, None, None)
+            else:
+                self._near_or_keep(line, key, sigs[row[i]], bands[row[i]])
+
+    def _signatures(self, texts: list[str]) -> tuple[np.ndarray | None, list | None]:
+        """Signatures and LSH band keys of texts not seen before (None if near is off)."""
+        if self.index is None or not texts:
+            return None, None
+        sigs = signatures_normalized(texts, self.index.config)
+        return sigs, self.index.band_keys(sigs).tolist()
+
+    def _near_or_keep(self, line: _Line, key: str, sig: np.ndarray, bands: list[int]) -> None:
+        match = self.index.query(sig, bands)
+        if match is None:
+            self._keep(line, key, sig, bands)
+        else:
+            self.seen[key] = match
+            self._remove(line, "near", *match)
+
+    def _keep(self, line: _Line, key: str, sig: np.ndarray | None, bands: list | None) -> None:
+        ref = self._unique_ref(line.ref)
+        self.seen[key] = (ref, 1.0)
+        if sig is not None:
+            self.index.add(ref, sig, bands)
+        self.shards.write(line.record)
+        self.report.kept += 1
+
+    def _unique_ref(self, ref: str) -> str:
+        """The record's id, made unique if an earlier kept record had the same id."""
+        unique, n = ref, 1
+        while unique in self.kept_refs:
+            n += 1
+            unique = f"{ref}#{n}"
+        self.kept_refs.add(unique)
+        return unique
+
+    def _remove(self, line: _Line, kind: str, cluster: str, score: float) -> None:
+        if kind == "exact":
+            self.report.exact += 1
+        else:
+            self.report.near += 1
+        self.removed.write(
+            {
+                "id": line.ref,
+                "kind": kind,
+                "kept": cluster,
+                "jaccard": round(score, 4),
+                "cluster": cluster,
+            }
+        )
+
+    def _remove_unencodable(self, line: _Line) -> None:
+        self.report.encoding += 1
+        self.removed.write({"id": line.ref, "kind": "encoding", "detail": line.problem})
+
+
+def _progress(enabled: bool, total: int) -> tuple[Progress, object]:
+    """A rich progress bar on stderr over the input bytes."""
+    progress = Progress(
+        TextColumn("[bold]dedup"),
+        BarColumn(),
+        TaskProgressColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=Console(stderr=True),
+        refresh_per_second=4,
+        disable=not enabled,
+    )
+    return progress, progress.add_task("dedup", total=total, detail="")
+
+
+def dedup_files(
+    inputs: list[Path],
+    out_dir: Path,
+    *,
+    text_field: str = "text",
+    near: NearDupConfig | None = NearDupConfig(),  # noqa: B008  (frozen, so shared safely)
+    shard_size: int = 10_000,
+    progress: bool = True,
+) -> DedupReport:
+    """Remove exact and near duplicates from `inputs`, writing a clean corpus to `out_dir`."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
+    files = input_files([Path(p) for p in inputs])
+    made = _make_out_dir(out_dir)
+    try:
+        report = _dedup(files, out_dir, text_field, near, shard_size, progress)
+        report.inputs, report.files = [str(p) for p in inputs], len(files)
+        report.seconds = round(time.perf_counter() - started, 3)
+        _write_summary(out_dir, report, near, text_field)
+    except OSError as exc:
+        _remove_outputs(out_dir, made)
+        raise TinygenError(
+            f"writing {exc.filename or out_dir} failed: {exc.strerror or exc} "
+            f"(the partial output in {out_dir} was removed)",
+            "free some disk space or choose another --out, then run again",
+        ) from exc
+    except BaseException:
+        _remove_outputs(out_dir, made)
+        raise
+    return report
+
+
+def _dedup(
+    files: list[Path],
+    out_dir: Path,
+    text_field: str,
+    near: NearDupConfig | None,
+    shard_size: int,
+    progress: bool,
+) -> DedupReport:
+    """Stream every record of `files` through the deduper (closed however it ends)."""
+    deduper = _Deduper(out_dir, near, shard_size)
+    reader = _Reader(files, text_field)
+    try:
+        bar, task = _progress(progress, sum(path.stat().st_size for path in files))
+        with bar:
+            for batch in _batches(reader, BATCH):
+                deduper.process(batch)
+                bar.update(task, completed=reader.bytes_read, detail=_status(deduper.report))
+    except BaseException:
+        with suppress(OSError):
+            deduper.close()
+        raise
+    deduper.close()
+    return deduper.report
+
+
+def _remove_outputs(out_dir: Path, made: list[Path]) -> None:
+    """Delete what a failed pass wrote and the folders it made (the directory held no data
+    before it started)."""
+    shards = list((out_dir / DATA_DIR).glob("part-*.jsonl"))
+    for path in [*shards, out_dir / REPORT, out_dir / (SUMMARY + ".tmp")]:
+        with suppress(OSError):
+            path.unlink(missing_ok=True)
+    _remove_dirs(made)
+
+
+def _status(report: DedupReport) -> str:
+    status = f"read {report.read} · kept {report.kept} · exact {report.exact} · near {report.near}"
+    return status + (f" · encoding {report.encoding}" if report.encoding else "")
+
+
+def _write_summary(
+    out_dir: Path, report: DedupReport, near: NearDupConfig | None, text_field: str
+) -> None:
+    """`dedup_summary.json`, written atomically."""
+    summary = {
+        "inputs": report.inputs,
+        "files": report.files,
+        "text_field": text_field,
+        "read": report.read,
+        "kept": report.kept,
+        "exact": report.exact,
+        "near": report.near,
+        "encoding": report.encoding,
+        "threshold": near.threshold if near else None,
+        "near_params": near.params() if near else None,
+        "seconds": report.seconds,
+    }
+    temporary = out_dir / (SUMMARY + ".tmp")
+    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, out_dir / SUMMARY)

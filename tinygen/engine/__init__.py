@@ -1,0 +1,1 @@
+"""The generation run: the loop, asking, records, workers, counters, progress."""

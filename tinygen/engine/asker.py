@@ -1,0 +1,211 @@
+"""Asking one item: build its prompt, call the teacher with retries, check the answer.
+
+The result is a `Finished`: the item's record already encoded as one JSON line, plus the
+few figures the main loop needs to count, deduplicate and write it. The same code runs
+in the main process and in worker processes (engine/worker.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinygen.checks.base import Answer, Rejection, first_rejection
+from tinygen.checks.build import build_checks, build_code_check
+from tinygen.engine.records import Provenance, accepted_record, failed_record, rejected_record
+from tinygen.recipe.items import Item, build_item
+from tinygen.recipe.model import ResolvedRecipe
+from tinygen.rundir.store import dump_line
+from tinygen.teachers.base import Completion, Teacher, TeacherCallError
+from tinygen.teachers.limits import AdaptiveConcurrency, BudgetReached, Gate
+from tinygen.teachers.retry import CallOutcome, RetryPolicy, call_with_retries
+from tinygen.text.canonical import text_key
+from tinygen.text.redact import redact
+
+
+class Kind:
+    """How an item ended (`Finished.kind`)."""
+
+    CANDIDATE = "candidate"  # passed the checks; dedup in the main process decides
+    REJECTED = "rejected"  # a check refused the answer
+    FAILED = "failed"  # the calls failed for good
+    UNSENT = "unsent"  # a budget refused to send it: still pending
+    CANCELLED = "cancelled"  # a signal cancelled it: still pending
+
+
+@dataclass(slots=True)
+class Finished:
+    """How one item ended (`kind`, see Kind), with its encoded record line."""
+
+    index: int
+    kind: str
+    line: str = ""
+    reason: str = ""
+    attempts: int = 0
+    retried: tuple[str, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    text: str | None = None
+    key: bytes | None = None
+    signature: np.ndarray | None = None
+
+
+@dataclass(slots=True)
+class Asked:
+    """An item and how asking the teacher went (`call` is None if a budget refused)."""
+
+    item: Item
+    call: CallOutcome | None = None
+    latency: float = 0.0
+    retried: list[str] = field(default_factory=list)
+    unsent: str = ""
+
+
+class Asker:
+    """Turns an item index into a `Finished`, under a gate and a retry policy."""
+
+    def __init__(
+        self,
+        resolved: ResolvedRecipe,
+        teacher: Teacher,
+        gate: Gate,
+        policy: RetryPolicy,
+        concurrency: AdaptiveConcurrency,
+    ) -> None:
+        self.resolved = resolved
+        self.teacher = teacher
+        self.gate = gate
+        self.policy = policy
+        self.concurrency = concurrency
+        model = resolved.recipe.teacher.model
+        self.provenance = Provenance(resolved, {**teacher.describe(), "model": model})
+        self.checks = build_checks(resolved)
+        self.code_check = build_code_check(resolved)
+
+    def warm_up(self) -> None:
+        """Run every text check once (on item 0's prompt), so the word tables they load
+        lazily are in memory before the first answer arrives."""
+        item = build_item(self.resolved, 0)
+        text = " ".join(message["content"] for message in item.messages)
+        for check in self.checks:
+            with contextlib.suppress(Exception):  # a check that raises fails items later
+                check(Answer(text, "stop", item.variables))
+
+    async def ask(self, index: int) -> Finished:
+        """Ask item `index` and check the answer (fatal teacher errors are raised)."""
+        return await self.judge(await self.call(index))
+
+    async def call(self, index: int) -> Asked:
+        """Build item `index` and ask the teacher, retrying what may be retried.
+
+        Fatal teacher errors (bad key, wrong URL) are raised."""
+        asked = Asked(build_item(self.resolved, index))
+
+        def on_retry(error: TeacherCallError) -> None:
+            asked.retried.append(error.kind)
+            if error.kind == "rate_limit":
+                self.concurrency.on_rate_limited()
+
+        try:
+            asked.call = await call_with_retries(
+                lambda: self._one_call(asked), self.policy, on_retry
+            )
+        except BudgetReached as reached:
+            asked.unsent = str(reached)
+        return asked
+
+    async def judge(self, asked: Asked) -> Finished:
+        """Check the answer and encode the item's record. An answer too large to read is
+        rejected; a check that raises fails the item, never the run."""
+        item, call, retried = asked.item, asked.call, tuple(asked.retried)
+        if call is None:
+            return Finished(item.index, Kind.UNSENT, reason=asked.unsent, attempts=len(retried))
+        completion = call.completion
+        if completion is None and call.error is not None and call.error.kind == "too_large":
+            completion = _oversized(call.error)
+        if completion is None:
+            return self._failed(item, call, retried)
+        self.concurrency.on_success()
+        answer = Answer(completion.text, completion.finish_reason, item.variables)
+        try:
+            rejection = await self._first_rejection(answer, call)
+        except Exception as exc:
+            error = {"kind": "check_error", "message": redact(f"{exc!r}")[:500], "status": None}
+            return self._failed(item, call, retried, error)
+        record = accepted_record(self.provenance, item, completion, call.attempts, asked.latency)
+        record["checks"] = answer.figures
+        finished = Finished(
+            item.index,
+            Kind.CANDIDATE,
+            attempts=call.attempts,
+            retried=retried,
+            prompt_tokens=completion.prompt_tokens or 0,
+            completion_tokens=completion.completion_tokens or 0,
+        )
+        if rejection is not None:
+            finished.kind, finished.reason = Kind.REJECTED, rejection.reason
+            finished.line = dump_line(rejected_record(record, rejection))
+            return finished
+        finished.line = dump_line(record)
+        finished.text, finished.key = completion.text, text_key(completion.text)
+        return finished
+
+    async def _first_rejection(self, answer: Answer, call: CallOutcome) -> Rejection | None:
+        if call.error is not None:  # an answer read only in part
+            return Rejection("too_large", call.error.message)
+        rejection = first_rejection(answer, self.checks)
+        if rejection is None and self.code_check is not None:
+            rejection = await self.code_check(answer)
+        return rejection
+
+    def _failed(
+        self, item: Item, call: CallOutcome, retried: tuple[str, ...], error: dict | None = None
+    ) -> Finished:
+        kind = error["kind"] if error else call.error.kind if call.error else "unknown"
+        return Finished(
+            item.index,
+            Kind.FAILED,
+            line=dump_line(failed_record(self.provenance, item, call, error)),
+            reason=kind,
+            attempts=call.attempts,
+            retried=retried,
+        )
+
+    async def _one_call(self, asked: Asked) -> Completion:
+        params, item = self.resolved.recipe.teacher, asked.item
+        book = await self.gate.admit(_prompt_tokens(item), params.max_tokens)
+        started = time.monotonic()
+        try:
+            completion = await self.teacher.complete(item.messages, params)
+        except TeacherCallError:
+            book(0, 0)
+            raise
+        asked.latency = time.monotonic() - started
+        book(  # unknown counts are booked as what was reserved for them
+            _known_or(completion.prompt_tokens, _prompt_tokens(item)),
+            _known_or(completion.completion_tokens, params.max_tokens),
+        )
+        return completion
+
+
+def _oversized(error: TeacherCallError) -> Completion:
+    """What is known of an answer whose body passed the bound: its start."""
+    return Completion(text=error.body_prefix, finish_reason=None)
+
+
+def _known_or(count: int | None, reserved: int) -> int:
+    return count if count is not None else reserved
+
+
+def duplicate_line(finished: Finished, rejection: Rejection) -> str:
+    """The rejected-file line of a candidate that dedup refused."""
+    return dump_line(rejected_record(json.loads(finished.line), rejection))
+
+
+def _prompt_tokens(item: Item) -> int:
+    """A rough prompt size in tokens (4 characters a token), for the limits."""
+    return sum(len(message["content"]) for message in item.messages) // 4 + 8

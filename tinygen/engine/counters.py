@@ -1,0 +1,77 @@
+"""Run counters: one dataclass updated by the pipeline, rendered elsewhere."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tinygen.teachers.limits import AdaptiveConcurrency, Gate
+
+
+@dataclass
+class RunStats:
+    """What happened in a run: outcomes over all sessions, traffic in this one."""
+
+    target: int
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    in_flight: int = 0
+    resumed_accepted: int = 0
+    gate: Gate | None = None
+    concurrency: AdaptiveConcurrency | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def duplicates(self) -> int:
+        return self.rejected["duplicate"] + self.rejected["near_duplicate"]
+
+    @property
+    def elapsed(self) -> float:
+        return max(time.monotonic() - self.started, 1e-9)
+
+    @property
+    def cost(self) -> float | None:
+        """USD spent in this session, if the model's prices are known."""
+        if self.gate is None or self.gate.prices is None:
+            return None
+        return self.gate.cost
+
+    def eta_seconds(self) -> float | None:
+        """Seconds to the target at this session's acceptance rate, if it can be told."""
+        new = self.accepted - self.resumed_accepted
+        if new <= 0:
+            return None
+        return (self.target - self.accepted) * self.elapsed / new
+
+    def outcomes(self) -> dict[str, object]:
+        """Counts of item outcomes (all sessions) and of retries (this session)."""
+        return {
+            "target": self.target,
+            "accepted": self.accepted,
+            "rejected": sum(self.rejected.values()),
+            "duplicates": self.duplicates,
+            "failed": sum(self.failed.values()),
+            "rejected_by_reason": dict(sorted(self.rejected.items())),
+            "failed_by_kind": dict(sorted(self.failed.items())),
+            "retries_by_kind": dict(sorted(self.retries.items())),
+        }
+
+    def summary(self) -> dict[str, object]:
+        """Outcomes plus this session's traffic, for the manifest and --json."""
+        cost = self.cost
+        return {
+            **self.outcomes(),
+            "requests": self.requests,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": None if cost is None else round(cost, 6),
+            "elapsed_s": round(self.elapsed, 3),
+        }

@@ -1,0 +1,379 @@
+"""A generation run: draw items, ask the teacher, check, dedup, write; resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from tinygen import __version__
+from tinygen.dedup.seen import SeenTexts
+from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
+from tinygen.engine.asks import InProcessAsks
+from tinygen.engine.counters import RunStats
+from tinygen.engine.pool import PoolSpec, WorkerPool, worker_setups
+from tinygen.engine.progress import ProgressDisplay
+from tinygen.engine.records import Provenance
+from tinygen.errors import ExitCode, TinygenError
+from tinygen.recipe.model import ResolvedRecipe
+from tinygen.report.card import write_card
+from tinygen.report.corpus import corpus_stats
+from tinygen.rundir.manifest import ManifestWriter
+from tinygen.rundir.outdir import lock_out_dir, prepare_out_dir, refuse_foreign_dir
+from tinygen.rundir.runlog import RunLog
+from tinygen.rundir.store import FAILED, REJECTED, JsonlAppender, ScanResult, ShardWriter
+from tinygen.teachers.base import Teacher, TeacherCallError
+from tinygen.teachers.limits import AdaptiveConcurrency, Gate
+from tinygen.teachers.retry import RetryPolicy
+from tinygen.text.redact import redact
+
+CARD_SAMPLE = 2_000  # records whose text the end-of-run card reads (`tinygen stats` reads all)
+SIGNAL_EXIT = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How to run: where to write, how much, how fast, how patiently."""
+
+    out_dir: Path
+    target: int
+    max_items: int | None = None
+    concurrency: int = 64
+    overwrite: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    gate: Gate | None = None
+    progress: bool = True
+    grace_s: float = 30.0
+    pool: PoolSpec | None = None
+
+    @property
+    def item_cap(self) -> int:
+        """Items a run may draw in all (by default 3 x the target)."""
+        return self.max_items if self.max_items is not None else 3 * self.target
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    exit_code: ExitCode
+    message: str
+    stats: RunStats
+    out_dir: Path
+    corpus: dict | None = None
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "status": self.exit_code.status,
+            "exit_code": int(self.exit_code),
+            "message": self.message,
+            "out_dir": str(self.out_dir),
+            **self.stats.summary(),
+        }
+
+
+def run_header(resolved: ResolvedRecipe, teacher: Teacher, config: RunConfig) -> str:
+    """One line saying what is about to run: recipe, teacher, target, where."""
+    described = teacher.describe()
+    where = described.get("host") or described.get("model_file") or ""
+    return (
+        f"tinygen {__version__} · {resolved.name} ({resolved.fingerprint[:12]}, seed "
+        f"{resolved.recipe.seed}) · teacher {described['kind']} {resolved.recipe.teacher.model}"
+        f"{f' @ {where}' if where else ''} · {config.target} records → {config.out_dir}"
+    )
+
+
+def generate(resolved: ResolvedRecipe, teacher: Teacher, config: RunConfig) -> RunResult:
+    """Run a generation to its end (or to a cap, budget or signal) and say how it ended."""
+    return asyncio.run(Generation(resolved, teacher, config).run())
+
+
+class Generation:
+    """One run's state: the pipeline loop, the writers and the counters."""
+
+    def __init__(self, resolved: ResolvedRecipe, teacher: Teacher, config: RunConfig) -> None:
+        self.resolved = resolved
+        self.teacher = teacher
+        self.config = config
+        self.gate = config.gate or Gate.unlimited()
+        self.stats = RunStats(target=config.target, gate=self.gate)
+        model = resolved.recipe.teacher.model
+        self.provenance = Provenance(resolved, {**teacher.describe(), "model": model})
+        self.manifest = ManifestWriter(config.out_dir, resolved, self.provenance, self.stats)
+        self.stop_code: ExitCode | None = None
+        self.asks: InProcessAsks | WorkerPool | None = None
+        self._returned: list[int] = []  # indexes a budget sent back unasked
+        self.log = RunLog(None)
+        self._lock: IO[str] | None = None
+        self._starting: asyncio.Future | None = None
+
+    async def run(self) -> RunResult:
+        """Run to the end; however it ends short of SIGKILL, the manifest says how."""
+        try:
+            with self._signals():  # from the start: a signal during start-up ends cleanly
+                return await self._run()
+        except TeacherCallError as fatal:
+            self._ended("error", f"stopped: {fatal.message}")
+            raise TinygenError(fatal.message, _fatal_hint(fatal)) from None
+        except OSError as exc:
+            self._ended("error", f"stopped: {exc!r}")
+            raise TinygenError(
+                f"cannot write to {self.config.out_dir}: {exc.strerror or exc}",
+                "free space or fix permissions, then rerun the same command: it resumes",
+            ) from None
+        except TinygenError as exc:
+            self._ended("error", f"stopped: {exc.message}")
+            raise
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self._ended((self.stop_code or ExitCode.INTERRUPTED).status, "stopped by a signal")
+            raise
+        except Exception as exc:
+            self._ended("error", f"stopped by an unexpected error: {exc!r}")
+            raise
+        finally:
+            self.log.close()
+            if self._lock is not None:
+                self._lock.close()
+            await self.teacher.aclose()
+
+    async def _run(self) -> RunResult:
+        scan = self._prepare()
+        try:
+            if self.stop_code is None:
+                self._starting = asyncio.ensure_future(self._start_asks())
+                self.asks = await self._starting
+            if self.stop_code is None:
+                self.stats.concurrency = self.asks
+                gc.freeze()  # what is loaded by now lives to the end: keep it out of GC
+                with ProgressDisplay(
+                    self.stats, enabled=self.config.progress, title=self.resolved.name
+                ) as display:
+                    await self._loop(display, self._pending(scan))
+        except asyncio.CancelledError:
+            if self.asks is not None or self.stop_code is None:
+                raise  # not a start cut short by a signal
+        finally:
+            try:
+                if self.asks is not None:
+                    await self.asks.close()  # workers exit before the card is made
+            finally:
+                self._close_writers()
+        return self._finish()
+
+    def _ended(self, status: str, message: str) -> None:
+        """A run that ends by an error or a signal: say so in the manifest and the log
+        (if the run got as far as writing them; a second failure here is not raised)."""
+        if self.manifest.started and not self.manifest.finished:
+            with contextlib.suppress(OSError):
+                self.manifest.write(status)
+        with contextlib.suppress(OSError):
+            self.log.info(redact(message))
+
+    async def _start_asks(self) -> InProcessAsks | WorkerPool:
+        """Ask in this process, or in worker processes when the config has a pool."""
+        config = self.config
+        if config.pool is not None and config.pool.workers > 1:
+            setups = worker_setups(
+                config.pool, self.resolved.fingerprint, config.retry.max_attempts, self.gate
+            )
+            pool = WorkerPool(setups, self.gate)
+            await pool.start()
+            self.log.info(f"asking in {len(setups)} worker processes")
+            return pool
+        concurrency = AdaptiveConcurrency(config.concurrency)
+        asker = Asker(self.resolved, self.teacher, self.gate, config.retry, concurrency)
+        asker.warm_up()
+        return InProcessAsks(asker, concurrency)
+
+    def _prepare(self) -> ScanResult:
+        """Lock and ready the output directory, rebuild what it holds, open the writers."""
+        out = self.config.out_dir
+        refuse_foreign_dir(out, self.config.overwrite)  # before anything is created there
+        self._lock = lock_out_dir(out)
+        scan = prepare_out_dir(out, self.resolved, self.config.overwrite)
+        self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
+        self._count_resumed(scan)
+        self._open_writers(scan)
+        self.manifest.start(self.config.item_cap)
+        self.log = RunLog(self.config.out_dir)
+        self.log.info(run_header(self.resolved, self.teacher, self.config))
+        self.log.info(f"resumed: {scan.accepted} accepted, {len(scan.done)} items done")
+        for path in scan.repaired:
+            self.log.info(f"cut a torn last line off {path}")
+        return scan
+
+    def _count_resumed(self, scan: ScanResult) -> None:
+        stats = self.stats
+        stats.accepted = stats.resumed_accepted = scan.accepted
+        stats.rejected.update(scan.rejected)
+        stats.failed.update(scan.failed)
+
+    def _open_writers(self, scan: ScanResult) -> None:
+        out = self.config.out_dir
+        self.shards = ShardWriter(
+            out, self.resolved.recipe.shard_size, scan.last_shard, scan.last_shard_records
+        )
+        self.rejected = JsonlAppender(out / REJECTED)
+        self.failed = JsonlAppender(out / FAILED)
+
+    def _close_writers(self) -> None:
+        """Flush and close every file; on a full disk keep closing the others."""
+        for writer in (self.shards, self.rejected, self.failed, self.dedup):
+            with contextlib.suppress(OSError):
+                writer.close()
+
+    def _pending(self, scan: ScanResult) -> Iterator[int]:
+        """Indices still to ask, in order, up to the item cap."""
+        return (i for i in range(self.config.item_cap) if i not in scan.done)
+
+    async def _loop(self, display: ProgressDisplay, pending: Iterator[int]) -> None:
+        """Keep items in flight; handle each as it finishes (O(1) per item, however many
+        are in flight)."""
+        asks = self.asks
+        assert asks is not None
+        self._launch(pending)
+        while asks.in_flight:
+            for finished in await asks.next_finished():
+                self._handle(finished)
+            self._launch(pending)
+            self.stats.in_flight = min(asks.in_flight, asks.current)  # not workers' queues
+            display.refresh()
+            self.manifest.maybe_write()
+
+    def _may_launch(self) -> bool:
+        asks, stats = self.asks, self.stats
+        assert asks is not None
+        return (
+            self.stop_code is None
+            and self.gate.reached is None
+            and asks.has_room()
+            and stats.accepted + asks.in_flight < stats.target
+        )
+
+    def _launch(self, pending: Iterator[int]) -> None:
+        """Start items while the limits allow and more could still be needed."""
+        assert self.asks is not None
+        while self._may_launch():
+            index = self._returned.pop() if self._returned else next(pending, None)
+            if index is None:
+                break
+            self.asks.submit(index)
+        self.asks.flush()
+
+    def _handle(self, finished: Finished) -> None:
+        """Write one finished item to exactly one file and count it."""
+        stats = self.stats
+        stats.requests += finished.attempts
+        stats.retries.update(finished.retried)
+        if finished.kind in (Kind.UNSENT, Kind.CANCELLED):
+            self._unasked(finished)
+            return
+        if finished.kind == Kind.FAILED:
+            self.failed.write_line(finished.line)
+            stats.failed[finished.reason] += 1
+            return
+        stats.prompt_tokens += finished.prompt_tokens
+        stats.completion_tokens += finished.completion_tokens
+        if finished.kind == Kind.REJECTED:
+            self.rejected.write_line(finished.line)
+            stats.rejected[finished.reason] += 1
+            return
+        assert finished.key is not None
+        rejection = self.dedup.check_and_add(
+            finished.index, finished.key, finished.text, finished.signature
+        )
+        if rejection is not None:
+            self.rejected.write_line(duplicate_line(finished, rejection))
+            stats.rejected[rejection.reason] += 1
+            return
+        self.shards.write_line(finished.line)
+        self.dedup.accepted()
+        stats.accepted += 1
+
+    def _unasked(self, finished: Finished) -> None:
+        """An item a budget refused (asked again by another worker or the next run) or
+        a signal cancelled (asked by the next run)."""
+        assert self.asks is not None
+        if finished.kind == Kind.UNSENT:
+            self._returned.append(finished.index)
+            if self.asks.budgets_spent():
+                self.gate.reached = finished.reason
+
+    def _signals(self) -> _SignalHandlers:
+        return _SignalHandlers(self)
+
+    def on_signal(self, signum: int) -> None:
+        """First signal: stop sending and let in-flight items finish (up to the grace
+        period); second: cancel them at once. Written lines stay whole either way."""
+        loop = asyncio.get_running_loop()
+        if self.stop_code is None:
+            self.stop_code = SIGNAL_EXIT[signal.Signals(signum)]
+            if self.asks is not None:
+                self.asks.stop_sending()
+            elif self._starting is not None:
+                self._starting.cancel()  # workers starting: nothing was asked yet
+            loop.call_later(self.config.grace_s, self._cancel_in_flight)
+        else:
+            self._cancel_in_flight()
+
+    def _cancel_in_flight(self) -> None:
+        if self.asks is not None:
+            self.asks.cancel()
+
+    def _finish(self) -> RunResult:
+        stats, out = self.stats, self.config.out_dir
+        if stats.accepted >= stats.target:
+            code, message = ExitCode.OK, f"{stats.target} records in {out / 'data'}"
+        elif self.stop_code is not None:
+            code = self.stop_code
+            message = f"stopped by a signal with {stats.accepted} of {stats.target} records; "
+            message += "rerun the same command to continue"
+        elif self.gate.reached is not None:
+            code = ExitCode.BUDGET_REACHED
+            message = (
+                f"budget {self.gate.reached} reached with {stats.accepted} of {stats.target} "
+                "records; rerun the same command (with a new budget) to continue"
+            )
+        else:
+            code = ExitCode.TARGET_NOT_REACHED
+            message = (
+                f"only {stats.accepted} of {stats.target} records were accepted after "
+                f"drawing the cap of {self.config.item_cap} items; see {out / REJECTED} "
+                f"and {out / FAILED} for why, or raise --max-items"
+            )
+        self.manifest.finish(code.status)
+        corpus = corpus_stats(out, sample=CARD_SAMPLE)
+        if write_card(out, corpus) is None:
+            self.log.info("README.md is not tinygen's card: left as it is, no card written")
+        self.log.info(f"{code.status}: {message}")
+        self.log.info(f"counts: {stats.summary()}")
+        return RunResult(code, message, stats, out, corpus)
+
+
+class _SignalHandlers:
+    """Route SIGINT and SIGTERM to the run while it is inside the event loop."""
+
+    def __init__(self, generation: Generation) -> None:
+        self._generation = generation
+
+    def __enter__(self) -> _SignalHandlers:
+        loop = asyncio.get_running_loop()
+        for signum in SIGNAL_EXIT:
+            loop.add_signal_handler(signum, self._generation.on_signal, signum)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in SIGNAL_EXIT:
+            loop.remove_signal_handler(signum)
+
+
+def _fatal_hint(error: TeacherCallError) -> str:
+    if error.kind == "auth":
+        return "check the API key (OPENAI_API_KEY or --api-key) and --base-url"
+    return "check --base-url (it usually ends in /v1) and --model"

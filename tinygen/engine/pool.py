@@ -1,0 +1,316 @@
+"""Worker processes that ask items, so a fast endpoint is not held back by one core.
+
+The main process keeps everything that must be single: the output files, dedup, the
+counts, the progress display and signals. It hands item indexes to workers in batches;
+each worker rebuilds the recipe, builds each item's prompt, calls the teacher with
+retries, runs the checks and the MinHash signature, and sends back finished items in
+batches (one pipe each way, engine/frames.py). Rate limits and budgets are split evenly
+between workers, so together they stay under them. A worker whose stdin closes (the main
+process ended, even by SIGKILL) cancels what it has in flight and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from tinygen.engine import frames
+from tinygen.engine.asker import Finished, Kind
+from tinygen.errors import TinygenError, UsageError
+from tinygen.teachers.base import TeacherCallError
+from tinygen.teachers.factory import TeacherOptions
+from tinygen.teachers.limits import Budget, Gate, Prices
+from tinygen.text.cores import available_cores
+
+POOL_MIN_CONCURRENCY = 128  # below this one process keeps up with any endpoint
+STDERR_TAIL = 4_000
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """How many workers, and what they need to rebuild the run: the recipe as the user
+    named it (with the command's overrides) and the teacher options (key included: it
+    travels over the pipe, never on a command line or in the environment)."""
+
+    workers: int
+    recipe: str
+    overrides: dict[str, object]
+    teacher: TeacherOptions
+    allow_paths: tuple[str, ...] = ()  # --allow-path: folders the recipe's files may be in
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """Everything one worker is told when it starts: its share of the limits."""
+
+    recipe: str
+    overrides: dict[str, object]
+    fingerprint: str
+    teacher: TeacherOptions
+    max_attempts: int
+    budget: Budget
+    prices: Prices | None
+    tpm: float | None
+    allow_paths: tuple[str, ...] = ()
+
+
+def worker_count(requested: int | None, options: TeacherOptions, concurrency: int) -> int:
+    """Processes to ask with: what the user asked for, if it can be had; by default one
+    per core (at most 8) for an endpoint at high concurrency, where one process's CPU is
+    the limit, else one (no pool)."""
+    local = options.resolved_choice() == "local"
+    if requested is None:
+        if local or concurrency < POOL_MIN_CONCURRENCY:
+            return 1
+        return min(available_cores(), 8)
+    if requested > 1 and local:
+        raise UsageError(
+            "--workers needs an endpoint: the local model runs in one process",
+            "drop --workers (the local model already uses every core), or pass --base-url",
+        )
+    if requested > concurrency:
+        raise UsageError(
+            f"--workers {requested} is more than --concurrency {concurrency}",
+            "give each worker at least one request at a time",
+        )
+    return requested
+
+
+def worker_setups(
+    spec: PoolSpec, fingerprint: str, max_attempts: int, gate: Gate
+) -> list[WorkerSetup]:
+    """One setup per worker, with concurrency, rates and budgets split evenly."""
+    count, budget, options = spec.workers, gate.budget, spec.teacher
+    setups = []
+    for k in range(count):
+        share = Budget(
+            _split_int(budget.max_requests, k, count),
+            _split_int(budget.max_tokens, k, count),
+            budget.max_cost / count if budget.max_cost is not None else None,
+        )
+        teacher = replace(
+            options,
+            concurrency=_split_int(options.concurrency, k, count) or 1,
+            rpm=options.rpm / count if options.rpm else None,
+        )
+        tpm = gate.tpm / count if gate.tpm else None
+        setups.append(
+            WorkerSetup(
+                spec.recipe,
+                spec.overrides,
+                fingerprint,
+                teacher,
+                max_attempts,
+                share,
+                gate.prices,
+                tpm,
+                spec.allow_paths,
+            )
+        )
+    return setups
+
+
+def _split_int(total: int | None, k: int, count: int) -> int | None:
+    if total is None:
+        return None
+    return total // count + (1 if k < total % count else 0)
+
+
+@dataclass
+class _Worker:
+    process: asyncio.subprocess.Process
+    limit: int
+    in_flight: int = 0
+    exhausted: bool = False
+    outgoing: list[int] = field(default_factory=list)
+    stderr: deque[bytes] = field(default_factory=lambda: deque(maxlen=64))
+    stderr_task: asyncio.Task | None = None
+
+    @property
+    def room(self) -> int:
+        """Indexes it may still be given: its concurrency, and as many again to queue
+        (items being checked or on their way back hold a place too)."""
+        if self.exhausted:
+            return 0
+        return 2 * self.limit - self.in_flight
+
+
+class WorkerPool:
+    """The main process's side of the workers: submit indexes, receive finished items."""
+
+    def __init__(self, setups: list[WorkerSetup], gate: Gate) -> None:
+        self._setups = setups
+        self._gate = gate
+        self._workers: list[_Worker] = []
+        self._tasks: list[asyncio.Task] = []
+        self._done: asyncio.Queue[list[Finished] | BaseException] = asyncio.Queue()
+        self._closing = False
+        self.maximum = sum(setup.teacher.concurrency for setup in setups)
+
+    async def start(self) -> None:
+        """Start the workers, send each its setup and wait until all are ready (so a
+        bad setup stops the run before any request, and the start is sharp)."""
+        try:
+            for setup in self._setups:
+                await self._spawn(setup)
+            for worker in self._workers:
+                await self._wait_ready(worker)
+                self._tasks.append(asyncio.create_task(self._receive(worker)))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _spawn(self, setup: WorkerSetup) -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tinygen.engine.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        process.stdin.write(frames.encode(setup))  # type: ignore[union-attr]
+        worker = _Worker(process, setup.teacher.concurrency)
+        self._workers.append(worker)
+        worker.stderr_task = asyncio.create_task(self._keep_stderr(worker))
+        self._tasks.append(worker.stderr_task)
+
+    async def _wait_ready(self, worker: _Worker) -> None:
+        """Wait for a worker's first message: ready, or why it cannot start."""
+        assert worker.process.stdout is not None
+        message = await frames.read(worker.process.stdout)
+        if message == ("ready",):
+            return
+        if message is None:
+            await worker.process.wait()
+            raise TinygenError(
+                f"a worker process exited at start (code {worker.process.returncode})",
+                await self._stderr_tail(worker) or "rerun with --workers 1",
+            )
+        error = self._unpack(worker, message)  # type: ignore[arg-type]
+        raise error if isinstance(error, BaseException) else TinygenError(str(message))
+
+    @property
+    def in_flight(self) -> int:
+        return sum(worker.in_flight for worker in self._workers)
+
+    @property
+    def current(self) -> int:
+        """Allowed concurrency now, summed over workers (each backs off on 429s)."""
+        return sum(worker.limit for worker in self._workers)
+
+    def has_room(self) -> bool:
+        return any(worker.room > 0 for worker in self._workers)
+
+    def budgets_spent(self) -> bool:
+        return all(worker.exhausted for worker in self._workers)
+
+    def submit(self, index: int) -> None:
+        """Queue `index` for the worker with the most room (sent by `flush`)."""
+        worker = max(self._workers, key=lambda w: w.room)
+        worker.outgoing.append(index)
+        worker.in_flight += 1
+
+    def flush(self) -> None:
+        """Send every worker the indexes queued for it, one message each."""
+        for worker in self._workers:
+            if worker.outgoing and not worker.process.stdin.is_closing():  # type: ignore[union-attr]
+                worker.process.stdin.write(frames.encode(("ask", worker.outgoing)))  # type: ignore[union-attr]
+                worker.outgoing = []
+
+    async def next_finished(self) -> list[Finished]:
+        """Wait for a batch of finished items; return every batch that has arrived."""
+        results: list[Finished] = []
+        while True:
+            batch = await self._done.get() if not results else self._done.get_nowait()
+            if isinstance(batch, BaseException):
+                raise batch
+            results.extend(batch)
+            if self._done.empty():
+                return results
+
+    def stop_sending(self) -> None:
+        """Workers hand back what waits in their queues; running asks go on."""
+        self._tell_all(("drain",))
+
+    def cancel(self) -> None:
+        """Workers cancel what runs and hand back what waits (they report it all)."""
+        self._tell_all(("cancel",))
+
+    def _tell_all(self, message: tuple) -> None:
+        for worker in self._workers:
+            stdin = worker.process.stdin
+            if stdin is not None and not stdin.is_closing():
+                stdin.write(frames.encode(message))
+
+    async def close(self) -> None:
+        """Close the workers' stdin (they cancel, finish and exit); kill stragglers."""
+        self._closing = True
+        for worker in self._workers:
+            if worker.process.stdin is not None:
+                worker.process.stdin.close()
+        for worker in self._workers:
+            try:
+                await asyncio.wait_for(worker.process.wait(), 10)
+            except TimeoutError:
+                worker.process.kill()
+                await worker.process.wait()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _receive(self, worker: _Worker) -> None:
+        """Read one worker's messages until it exits."""
+        stdout = worker.process.stdout
+        assert stdout is not None
+        while (message := await frames.read(stdout)) is not None:
+            self._done.put_nowait(self._unpack(worker, message))  # type: ignore[arg-type]
+        if not self._closing:
+            await worker.process.wait()
+            self._done.put_nowait(
+                TinygenError(
+                    f"a worker process exited (code {worker.process.returncode}) "
+                    f"with {worker.in_flight} items in flight",
+                    await self._stderr_tail(worker) or "rerun with --workers 1 to see why",
+                )
+            )
+
+    def _unpack(self, worker: _Worker, message: tuple) -> list[Finished] | BaseException:
+        kind = message[0]
+        if kind == "done":
+            batch, worker.limit = message[1], message[2]
+            worker.in_flight -= len(batch)
+            for finished in batch:
+                self._gate.tally(
+                    finished.attempts, finished.prompt_tokens, finished.completion_tokens
+                )
+                if finished.kind == Kind.UNSENT:
+                    worker.exhausted = True
+            return batch
+        if kind == "fatal":
+            _, error_kind, text, status = message
+            return TeacherCallError(error_kind, text, retryable=False, fatal=True, status=status)
+        if kind == "error":
+            return TinygenError(message[1], message[2])
+        last_line = message[1].strip().splitlines()[-1]
+        return TinygenError(
+            f"a worker process failed: {last_line}",
+            "rerun with --workers 1 (and TINYGEN_DEBUG=1 for the traceback)",
+        )
+
+    async def _keep_stderr(self, worker: _Worker) -> None:
+        """Drain a worker's stderr, keeping the end for an error message."""
+        stderr = worker.process.stderr
+        assert stderr is not None
+        while line := await stderr.readline():
+            worker.stderr.append(line)
+
+    async def _stderr_tail(self, worker: _Worker) -> str:
+        """The end of what an exited worker wrote to stderr."""
+        if worker.stderr_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(worker.stderr_task), 2)
+        return b"".join(worker.stderr).decode(errors="replace").strip()[-STDERR_TAIL:]

@@ -1,0 +1,69 @@
+"""Progress on stderr: a rich live display, silent when asked or when nothing watches."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from tinygen.engine.counters import RunStats
+
+
+class ProgressDisplay:
+    """Renders `RunStats` a few times a second; a no-op when `enabled` is False."""
+
+    def __init__(self, stats: RunStats, *, enabled: bool, title: str) -> None:
+        self._stats = stats
+        self._enabled = enabled
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=Console(stderr=True),
+            refresh_per_second=4,
+            disable=not enabled,
+        )
+        self._task = self._progress.add_task(title, total=stats.target, detail="")
+
+    def __enter__(self) -> ProgressDisplay:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.refresh()
+        self._progress.stop()
+
+    def refresh(self) -> None:
+        """Copy the counters into the display (cheap; rich redraws on its own clock)."""
+        if not self._enabled:
+            return
+        self._progress.update(
+            self._task, completed=self._stats.accepted, detail=status_line(self._stats)
+        )
+
+
+def status_line(stats: RunStats) -> str:
+    """One line of rates and counts, e.g. for the live display."""
+    sent = stats.gate.requests if stats.gate else stats.requests
+    parts = [
+        f"{sent / stats.elapsed:.1f} req/s",
+        f"{stats.completion_tokens / stats.elapsed:.0f} tok/s",
+        f"in flight {stats.in_flight}",
+    ]
+    if stats.concurrency and stats.concurrency.current < stats.concurrency.maximum:
+        parts.append(f"limit {stats.concurrency.current}")
+    parts.append(f"retries {sum(stats.retries.values())}")
+    rejected = stats.rejected.copy()
+    for reason in ("duplicate", "near_duplicate"):
+        rejected.pop(reason, None)
+    top = ", ".join(f"{reason} {n}" for reason, n in rejected.most_common(3))
+    parts.append(f"rejected {sum(rejected.values())}" + (f" ({top})" if top else ""))
+    parts += [f"dups {stats.duplicates}", f"failed {sum(stats.failed.values())}"]
+    if stats.cost is not None:
+        parts.append(f"${stats.cost:.4f}")
+    eta = stats.eta_seconds()
+    if eta is not None:
+        parts.append(f"ETA {eta:.0f}s")
+    return " · ".join(parts)

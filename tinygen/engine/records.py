@@ -1,0 +1,116 @@
+"""The records a run writes: one dict per item outcome, with full provenance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tinygen import SCHEMA_VERSION, __version__
+from tinygen.checks.base import Rejection
+from tinygen.recipe.items import Item
+from tinygen.recipe.model import ResolvedRecipe
+from tinygen.teachers.base import Completion
+from tinygen.teachers.retry import CallOutcome
+from tinygen.text.canonical import sha256_hex
+from tinygen.text.encoding import make_encodable
+
+REJECTED_TEXT_CHARS = 16_384  # rejected.jsonl is for diagnosis, not for megabytes
+
+
+def record_id(fingerprint: str, index: int) -> str:
+    """Stable id of item `index` of the run with `fingerprint`."""
+    return f"{fingerprint[:12]}-{index:08d}"
+
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 with seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Provenance:
+    """Fields shared by every record of a run (built once, shared by every record)."""
+
+    def __init__(self, resolved: ResolvedRecipe, teacher: dict[str, object]) -> None:
+        self.resolved = resolved
+        self.teacher = teacher
+        self._record_teacher = {
+            **teacher,
+            **resolved.recipe.teacher.model_dump(exclude_none=True),
+        }
+        self.recipe = {
+            "name": resolved.name,
+            "fingerprint": resolved.fingerprint,
+            "template_hash": resolved.template_hash,
+        }
+
+    def base(self, item: Item) -> dict[str, object]:
+        """The fields every outcome of `item` carries."""
+        return {
+            "id": record_id(self.resolved.fingerprint, item.index),
+            "index": item.index,
+            "messages": item.messages,
+            "variables": item.variables,
+            "recipe": self.recipe,
+            "teacher": self._record_teacher,
+        }
+
+
+def accepted_record(
+    prov: Provenance, item: Item, completion: Completion, attempts: int, latency: float
+) -> dict:
+    """An accepted answer: the record that goes into a shard."""
+    return {
+        **prov.base(item),
+        "text": completion.text,
+        "finish_reason": completion.finish_reason,
+        "usage": usage_field(completion),
+        "latency_s": round(latency, 3),
+        "attempts": attempts,
+        "created_at": utc_now(),
+        "tinygen_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+def usage_field(completion: Completion) -> dict[str, object]:
+    """The record's `usage`: token counts as reported (None if unknown), and a `note`
+    when the endpoint's usage was malformed."""
+    usage: dict[str, object] = {
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+    }
+    if completion.usage_note:
+        usage["note"] = completion.usage_note
+    return usage
+
+
+def rejected_record(record: dict, rejection: Rejection) -> dict:
+    """An answer a check refused: the full record plus why; a text past
+    REJECTED_TEXT_CHARS keeps its start, with its length and sha256."""
+    out = {**record, "reason": rejection.reason, "detail": rejection.detail}
+    if rejection.value is not None:
+        out["value"] = rejection.value
+    text = out.get("text")
+    if isinstance(text, str) and len(text) > REJECTED_TEXT_CHARS:
+        out["text"] = text[:REJECTED_TEXT_CHARS]
+        out["text_chars"] = len(text)
+        out["text_sha256"] = sha256_hex(make_encodable(text))
+    return out
+
+
+def failed_record(
+    prov: Provenance, item: Item, call: CallOutcome, error: dict | None = None
+) -> dict:
+    """An item whose calls failed for good (or whose checks raised: `error` says how)."""
+    if error is None:
+        assert call.error is not None
+        failure = call.error
+        error = {"kind": failure.kind, "message": failure.message, "status": failure.status}
+    return {
+        **prov.base(item),
+        "error": error,
+        "error_kinds": call.error_kinds,
+        "attempts": call.attempts,
+        "created_at": utc_now(),
+        "tinygen_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+    }

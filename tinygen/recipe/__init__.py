@@ -1,0 +1,1 @@
+"""Recipes: the model, loading, data files, templates, sampling, items."""

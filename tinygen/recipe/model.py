@@ -1,0 +1,128 @@
+"""What a recipe is: the validated model of its TOML, and its resolved form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tinygen.recipe.templates import PromptTemplate
+from tinygen.text.canonical import sha256_hex
+
+Sampling = Literal["balanced", "uniform"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ListSpec(_Strict):
+    """A word or topic list and how many entries each item draws from it."""
+
+    file: str | None = None
+    items: list[str] | None = None
+    draw: int = Field(1, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ListSpec:
+        if (self.file is None) == (self.items is None):
+            raise ValueError("give exactly one of `file` (a path) or `items` (a list)")
+        return self
+
+
+class FeatureSpec(_Strict):
+    """Named features, each a phrase for the prompt; each item draws min..max of them."""
+
+    items: dict[str, str] = Field(min_length=1)
+    min: int = Field(0, ge=0)
+    max: int = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FeatureSpec:
+        if self.min > self.max or self.max > len(self.items):
+            raise ValueError(f"need 0 <= min <= max <= {len(self.items)} (the number of items)")
+        return self
+
+
+class TeacherParams(_Strict):
+    """Generation parameters sent to the teacher with every request."""
+
+    model: str = "gpt-4o-mini"
+    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(600, ge=1, le=65536)
+    seed: int | None = None
+    repeat_penalty: float | None = Field(None, ge=1.0, le=2.0)
+
+
+class ChecksConfig(_Strict):
+    """Which answer checks run and their thresholds (empty answers are always refused)."""
+
+    cut_off: bool = True
+    meta_talk: bool = True
+    encoding: bool = True
+    max_repetition: float | None = Field(0.2, ge=0.0, le=1.0)
+    min_words: int | None = Field(None, ge=0)
+    max_words: int | None = Field(None, ge=1)
+    required_words: list[str] = Field(default_factory=list)
+    vocabulary: list[str] = Field(default_factory=list)
+    max_outside_vocabulary: float | None = Field(None, ge=0.0, le=1.0)
+    code: Literal["exercise", "textbook"] | None = None
+    near_duplicates: bool = True
+    near_duplicate_threshold: float = Field(0.8, gt=0.0, le=1.0)
+
+
+class Recipe(_Strict):
+    """The validated content of a recipe file."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    template: str = Field(min_length=1)
+    system: str = ""
+    lists: dict[str, ListSpec] = Field(default_factory=dict)
+    features: FeatureSpec | None = None
+    constants: dict[str, str] = Field(default_factory=dict)
+    teacher: TeacherParams = Field(default_factory=TeacherParams)
+    seed: int = Field(0, ge=0)
+    sampling: Sampling = "balanced"
+    shard_size: int = Field(10_000, ge=1)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+
+    @model_validator(mode="after")
+    def _checks_name_lists(self) -> Recipe:
+        unknown = [name for name in self.checks.required_words if name not in self.lists]
+        if unknown:
+            raise ValueError(
+                f"checks.required_words names {unknown[0]!r}, which is not one "
+                f"of the recipe's lists: {', '.join(self.lists) or 'none'}"
+            )
+        return self
+
+    def declared_variables(self) -> set[str]:
+        """Names the templates may use: one per list, `features`, and the constants."""
+        names = set(self.lists) | set(self.constants)
+        if self.features is not None:
+            names.add("features")
+        return names
+
+
+@dataclass(frozen=True)
+class ResolvedRecipe:
+    """A recipe with its lists loaded and its templates compiled and checked."""
+
+    recipe: Recipe
+    source: str
+    lists: dict[str, tuple[str, ...]]
+    user_template: PromptTemplate
+    system_template: PromptTemplate | None
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name
+
+    @property
+    def template_hash(self) -> str:
+        system = self.system_template.text if self.system_template else ""
+        return sha256_hex(system + "\x00" + self.user_template.text)[:16]

@@ -1,0 +1,1 @@
+"""Reading a corpus back: statistics, their rendering, the card, plots."""

@@ -1,0 +1,1 @@
+"""The run directory: file layout, JSONL, the output dir, manifest, log."""

@@ -1,0 +1,176 @@
+"""Choosing an output directory: start afresh, resume the same run, or refuse."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+from pathlib import Path
+from typing import IO
+
+from tinygen.dedup.seen import SIGNATURES, STATE_DIR
+from tinygen.errors import TinygenError, UsageError
+from tinygen.recipe.model import ResolvedRecipe
+from tinygen.report.card import CARD, is_own_card
+from tinygen.report.plots import PLOT_FILES, PLOTS_DIR
+from tinygen.rundir.runlog import RUN_LOG
+from tinygen.rundir.store import (
+    DATA_DIR,
+    FAILED,
+    MANIFEST,
+    REJECTED,
+    SHARD_LINE,
+    ScanResult,
+    read_manifest,
+    scan,
+)
+
+LOCK = ".lock"
+SHARD_NAME = re.compile(r"part-\d{5}\.jsonl")
+OWN_FILES = (MANIFEST, "manifest.json.tmp", REJECTED, FAILED, RUN_LOG, CARD + ".tmp")
+OWN_DIR_FILES = {
+    STATE_DIR: (SIGNATURES, SIGNATURES + ".tmp"),
+    PLOTS_DIR: PLOT_FILES,
+}
+SHOWN_ENTRIES = 3  # entries of a foreign --out named in the error
+
+
+def lock_out_dir(out_dir: Path) -> IO[str]:
+    """Hold `out_dir/.lock` for this process: two runs must never write one directory.
+
+    The lock is released when the returned file is closed (or the process ends, however).
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handle = (out_dir / LOCK).open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise TinygenError(
+            f"cannot create {out_dir}: {exc.strerror}", "choose a writable --out directory"
+        ) from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise TinygenError(
+            f"another tinygen process is writing to {out_dir}",
+            "wait for it to end or stop it; runs must not share --out",
+        ) from None
+    return handle
+
+
+def refuse_foreign_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to write into a directory that holds anything but a tinygen run (call it
+    before creating anything there): a user's folder is never written into. A damaged
+    or foreign manifest.json is refused here too, before anything is written."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file", "give a directory path")
+    if read_manifest(out_dir) is not None:
+        return
+    if holds_shards(out_dir):
+        if overwrite:
+            raise UsageError(
+                f"--overwrite: {out_dir} has no manifest.json, so tinygen cannot tell "
+                "which files there are its own",
+                "delete the directory yourself, rerun without --overwrite to resume it, "
+                "or choose another --out",
+            )
+        return
+    entries = foreign_entries(out_dir)
+    if entries:
+        more = f" and {len(entries) - SHOWN_ENTRIES} more" if len(entries) > SHOWN_ENTRIES else ""
+        shown = ", ".join(entries[:SHOWN_ENTRIES]) + more
+        raise UsageError(
+            f"--out {out_dir} is not empty and holds no tinygen run ({shown})",
+            "choose an empty or new directory: tinygen writes only into folders it made",
+        )
+
+
+def holds_shards(out_dir: Path) -> bool:
+    """tinygen shards are here (a run whose manifest.json was deleted)."""
+    shards = sorted(p for p in (out_dir / DATA_DIR).glob("part-*.jsonl") if p.is_file())
+    return bool(shards) and _is_record_line(shards[0])
+
+
+def _is_record_line(shard: Path) -> bool:
+    """The shard's first line is a tinygen record (a user's own JSONL is not)."""
+    with shard.open("rb") as handle:
+        line = handle.readline(1 << 20)
+    try:
+        return SHARD_LINE.problem(json.loads(line)) is None
+    except ValueError:
+        return False
+
+
+def foreign_entries(out_dir: Path) -> list[str]:
+    """What the directory holds that is not an empty folder or tinygen's lock, sorted
+    (folders with a trailing slash)."""
+    found = []
+    for path in sorted(out_dir.iterdir()):
+        if path.name == LOCK or (path.is_dir() and not path.is_symlink() and _empty(path)):
+            continue
+        found.append(path.name + ("/" if path.is_dir() else ""))
+    return found
+
+
+def _empty(directory: Path) -> bool:
+    return next(directory.iterdir(), None) is None
+
+
+def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) -> ScanResult:
+    """Make `out_dir` ready and return what it already holds of this run (call it while
+    holding `lock_out_dir`, after `refuse_foreign_dir`).
+
+    A directory holding another recipe's or seed's run is refused unless `overwrite`,
+    which removes the files tinygen's layout names there, and nothing else.
+    """
+    if overwrite:
+        remove_run_files(out_dir)
+    try:
+        (out_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TinygenError(
+            f"cannot create {out_dir / DATA_DIR}: {exc.strerror}",
+            "choose a writable --out directory",
+        ) from None
+    manifest = read_manifest(out_dir)
+    if manifest is not None:  # checked before the scan repairs anything
+        _check_fingerprint(
+            out_dir, manifest["recipe"]["fingerprint"], manifest["recipe"]["name"], resolved
+        )
+    result = scan(out_dir)
+    if manifest is None:
+        _check_fingerprint(out_dir, result.fingerprint, "another recipe", resolved)
+    return result
+
+
+def _check_fingerprint(
+    out_dir: Path, found: str | None, name: str, resolved: ResolvedRecipe
+) -> None:
+    if found is not None and found != resolved.fingerprint:
+        raise UsageError(
+            f"--out {out_dir} holds a run of {name} with a different recipe, model or seed "
+            f"(fingerprint {found[:12]}, this command's is {resolved.fingerprint[:12]})",
+            "rerun with the same recipe, options and seed to resume, choose another --out, "
+            "or pass --overwrite to replace it",
+        )
+
+
+def remove_run_files(out_dir: Path) -> None:
+    """Delete the files tinygen's layout names in a run directory (the card only if
+    tinygen wrote it), then the folders it made if they are left empty. Anything else
+    stays where it is."""
+    if not out_dir.is_dir():
+        return
+    paths = [out_dir / name for name in OWN_FILES]
+    paths += [p for p in (out_dir / DATA_DIR).glob("part-*.jsonl") if SHARD_NAME.fullmatch(p.name)]
+    paths += [out_dir / folder / name for folder, names in OWN_DIR_FILES.items() for name in names]
+    if is_own_card(out_dir / CARD):
+        paths.append(out_dir / CARD)
+    for path in paths:
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    for folder in (DATA_DIR, *OWN_DIR_FILES):
+        if (out_dir / folder).is_dir() and _empty(out_dir / folder):
+            (out_dir / folder).rmdir()

@@ -1,0 +1,1 @@
+"""Text: one tokenizer, canonical hashing, encodable text, secrets, cores."""
