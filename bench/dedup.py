@@ -36,14 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygen.dedup.files import REPORT, dedup_files
-from tinygen.dedup.minhash import (
-    BATCH,
-    NearDupConfig,
-    NearDupIndex,
-    shingle_sets,
-    signatures_normalized,
-)
+from tinygen.dedup.files import dedup_files
+from tinygen.dedup.index import NearDupIndex
+from tinygen.dedup.minhash import BATCH, NearDupConfig, shingle_sets, signatures_normalized
+from tinygen.rundir.layout import DEDUP_REPORT as REPORT
 from tinygen.text.canonical import normalize_text, normalized_key
 
 VOCAB = Path(__file__).resolve().parent.parent / "wordlists" / "vocab"

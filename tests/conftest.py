@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.openai_server import run_server
 from tinygen.cli import app
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
 TINY = str(DATA / "tiny.toml")
 KEY = "sk-test-SECRET-1234567890"
 
@@ -86,3 +88,11 @@ def shard_records(out: Path) -> list[dict]:
     for shard in sorted((out / "data").glob("part-*.jsonl")):
         records += read_jsonl(shard)
     return records
+
+
+def wait_for_requests(srv, count: int, timeout: float = 30.0) -> None:
+    """Block until the server has seen `count` requests (the run is under way)."""
+    deadline = time.monotonic() + timeout
+    while len(srv.requests()) < count:
+        assert time.monotonic() < deadline, "the run never reached the server"
+        time.sleep(0.05)

@@ -26,6 +26,7 @@ from tinygen.recipe.load import load_recipe
 from tinygen.recipe.preview import coverage_table, preset_table, preview_items
 from tinygen.report.corpus import corpus_stats
 from tinygen.report.view import render_stats, short_summary
+from tinygen.rundir.layout import DEDUP_REPORT
 from tinygen.teachers.factory import TeacherChoice, TeacherOptions, make_teacher
 from tinygen.teachers.limits import Budget, make_gate
 from tinygen.teachers.prices import prices_for
@@ -204,9 +205,7 @@ def generate_command(
             ),
             grace_s=grace,
             progress=not quiet and sys.stderr.isatty(),
-            pool=PoolSpec(
-                worker_count(workers, options, concurrency), recipe, overrides, options, allowed
-            ),
+            pool=PoolSpec(worker_count(workers, options, concurrency), options),
         )
         chosen = make_teacher(options)
         if not quiet:
@@ -339,7 +338,7 @@ def dedup_command(
             f"read {report.read:,} records from {report.files} files · kept {report.kept:,} · "
             f"removed {report.exact:,} exact and {report.near:,} near duplicates · "
             f"{report.encoding:,} not valid UTF-8 (kind encoding) · "
-            f"{report.seconds:.1f}s → {out / 'data'} (why: {out / 'dedup_report.jsonl'})",
+            f"{report.seconds:.1f}s → {out / 'data'} (why: {out / DEDUP_REPORT})",
             highlight=False,
         )
 

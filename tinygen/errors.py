@@ -1,4 +1,22 @@
-"""The one error type users see, and the process exit codes."""
+"""The errors users see, and the process exit codes.
+
+What reaches the user is a TinygenError: one line and a hint naming the fix, printed by
+the CLI as `Error:` / `Hint:` with its exit code. Messages are redacted (a server may
+echo the key).
+
+    Exception
+    ├── TinygenError                exit 1: a run or command cannot go on
+    │   ├── UsageError              exit 2: a bad flag, recipe, template, list or --out
+    │   └── TeacherStopped          exit 1: the endpoint refuses every request (bad key,
+    │                               wrong URL or model); raised by the engine
+    └── (internal, never shown as such)
+        ├── TeacherCallError        teachers/base.py: one failed call, for the retry
+        │                           policy; a fatal one ends the run as TeacherStopped
+        └── BudgetReached           teachers/limits.py: a budget refused a request; the
+                                    run ends with exit 4 (ExitCode.BUDGET_REACHED)
+
+Any other exception is a bug: the CLI reports it as one `Error:` line too (exit 1).
+"""
 
 from __future__ import annotations
 
@@ -40,3 +58,7 @@ class UsageError(TinygenError):
     """Bad input from the user: a recipe, a flag, a template (exit code 2)."""
 
     exit_code = ExitCode.USAGE
+
+
+class TeacherStopped(TinygenError):
+    """The endpoint refuses every request (bad key, wrong URL or model): the run stops."""

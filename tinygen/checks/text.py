@@ -128,7 +128,7 @@ def length_bounds(min_words: int | None, max_words: int | None) -> Check:
     """Reject answers shorter or longer than the bounds, in words."""
 
     def check(answer: Answer) -> Rejection | None:
-        words = len(answer.text.split())
+        words = len(answer.tokens)
         answer.figures["words"] = words
         if min_words is not None and words < min_words:
             return Rejection("too_short", f"{words} words (minimum {min_words})", words)

@@ -15,7 +15,7 @@ import lemminflect
 
 from tinygen.checks.base import Answer, Check, Rejection
 from tinygen.recipe.datafiles import wordlists_dir
-from tinygen.text.files import read_text
+from tinygen.recipe.textfiles import read_text
 from tinygen.text.tokens import word_tokens
 
 FUNCTION_WORDS = "common/function_words.txt"

@@ -1,1 +1,3 @@
-"""Exact and near-duplicate removal: MinHash, online state, `tinygen dedup`."""
+"""Exact and near-duplicate removal: MinHash signatures (minhash), the LSH index (index,
+sorted_runs, buckets, keystore) and its file (sigfile), the online state during a run
+(seen), and `tinygen dedup` (files)."""

@@ -36,15 +36,24 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from tinygen.dedup.minhash import BATCH, NearDupConfig, NearDupIndex, signatures_normalized
+from tinygen.dedup.index import NearDupIndex
+from tinygen.dedup.minhash import BATCH, NearDupConfig, signatures_normalized
 from tinygen.errors import TinygenError, UsageError
+from tinygen.rundir.jsonl import JsonlAppender
+from tinygen.rundir.layout import (
+    DATA_DIR,
+    DEDUP_REPORT,
+    DEDUP_SUMMARY,
+    MANIFEST,
+    atomic_write,
+    shard_paths,
+    temporary,
+)
 from tinygen.rundir.outdir import foreign_entries
-from tinygen.rundir.store import DATA_DIR, MANIFEST, JsonlAppender, ShardWriter
+from tinygen.rundir.store import ShardWriter
 from tinygen.text.canonical import normalize_text, normalized_key
 from tinygen.text.encoding import describe_unencodable, unencodable_at
 
-REPORT = "dedup_report.jsonl"
-SUMMARY = "dedup_summary.json"
 SHOWN_ENTRIES = 3  # entries of a foreign --out named in the error
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -101,7 +110,7 @@ def _jsonl_under(directory: Path) -> list[Path]:
     """A run directory's shards, or every `*.jsonl` below `directory` (sorted), where run
     directories met on the way give their shards only (not rejected/failed records)."""
     if _is_run_dir(directory):
-        return sorted((directory / DATA_DIR).glob("part-*.jsonl"))
+        return shard_paths(directory)
     files: list[Path] = []
     for child in sorted(directory.iterdir()):
         if child.is_dir():
@@ -146,7 +155,7 @@ def _check_empty(out_dir: Path) -> None:
     if not os.access(out_dir, os.R_OK | os.W_OK | os.X_OK):
         raise UsageError(f"--out {out_dir} is not writable", "choose a writable place for --out")
     shards = list((out_dir / DATA_DIR).glob("*.jsonl")) if (out_dir / DATA_DIR).is_dir() else []
-    ours = [out_dir / REPORT, out_dir / SUMMARY, out_dir / MANIFEST]
+    ours = [out_dir / DEDUP_REPORT, out_dir / DEDUP_SUMMARY, out_dir / MANIFEST]
     if shards or any(path.exists() for path in ours):
         raise UsageError(
             f"--out {out_dir} already holds data", "choose an empty or new directory for --out"
@@ -297,7 +306,7 @@ class _Deduper:
         self.kept_refs: set[str] = set()
         self.report = DedupReport(out_dir=str(out_dir))
         self.shards = ShardWriter(out_dir, shard_size, 0, 0)
-        self.removed = JsonlAppender(out_dir / REPORT)
+        self.removed = JsonlAppender(out_dir / DEDUP_REPORT)
 
     def close(self) -> None:
         try:
@@ -451,8 +460,8 @@ def _dedup(
 def _remove_outputs(out_dir: Path, made: list[Path]) -> None:
     """Delete what a failed pass wrote and the folders it made (the directory held no data
     before it started)."""
-    shards = list((out_dir / DATA_DIR).glob("part-*.jsonl"))
-    for path in [*shards, out_dir / REPORT, out_dir / (SUMMARY + ".tmp")]:
+    staging = temporary(out_dir / DEDUP_SUMMARY)
+    for path in [*shard_paths(out_dir), out_dir / DEDUP_REPORT, staging]:
         with suppress(OSError):
             path.unlink(missing_ok=True)
     _remove_dirs(made)
@@ -480,6 +489,4 @@ def _write_summary(
         "near_params": near.params() if near else None,
         "seconds": report.seconds,
     }
-    temporary = out_dir / (SUMMARY + ".tmp")
-    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, out_dir / SUMMARY)
+    atomic_write(out_dir / DEDUP_SUMMARY, json.dumps(summary, indent=2) + "\n")

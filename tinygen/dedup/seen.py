@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from tinygen.checks.base import Rejection
-from tinygen.dedup.minhash import NearDupConfig, NearDupIndex, SignatureFileError, SignatureLog
+from tinygen.dedup.index import NearDupIndex
+from tinygen.dedup.minhash import NearDupConfig
+from tinygen.dedup.sigfile import SignatureFileError, SignatureLog
 from tinygen.recipe.model import ResolvedRecipe
-from tinygen.rundir.store import DATA_DIR, SHARD_LINE, ScanResult, read_records
-
-STATE_DIR = ".tinygen"
-SIGNATURES = "neardup.sig"
+from tinygen.rundir.jsonl import SHARD_LINE, read_records
+from tinygen.rundir.layout import SIGNATURES, STATE_DIR, shard_paths
+from tinygen.rundir.store import ScanResult
 
 
 class SeenTexts:
@@ -120,7 +121,7 @@ def _shard_texts(out_dir: Path, wanted: set[int]) -> Iterator[tuple[int, str]]:
     """(index as key, text) of the shard records in `wanted` (reads shards only if any)."""
     if not wanted:
         return
-    for shard in sorted((out_dir / DATA_DIR).glob("part-*.jsonl")):
+    for shard in shard_paths(out_dir):
         for record in read_records(shard, SHARD_LINE):
             if record["index"] in wanted:
                 yield record["index"], record["text"]

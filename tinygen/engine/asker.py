@@ -19,7 +19,7 @@ from tinygen.checks.build import build_checks, build_code_check
 from tinygen.engine.records import Provenance, accepted_record, failed_record, rejected_record
 from tinygen.recipe.items import Item, build_item
 from tinygen.recipe.model import ResolvedRecipe
-from tinygen.rundir.store import dump_line
+from tinygen.rundir.jsonl import dump_line
 from tinygen.teachers.base import Completion, Teacher, TeacherCallError
 from tinygen.teachers.limits import AdaptiveConcurrency, BudgetReached, Gate
 from tinygen.teachers.retry import CallOutcome, RetryPolicy, call_with_retries
@@ -123,7 +123,9 @@ class Asker:
         rejected; a check that raises fails the item, never the run."""
         item, call, retried = asked.item, asked.call, tuple(asked.retried)
         if call is None:
-            return Finished(item.index, Kind.UNSENT, reason=asked.unsent, attempts=len(retried))
+            return Finished(
+                item.index, Kind.UNSENT, reason=asked.unsent, attempts=len(retried), retried=retried
+            )
         completion = call.completion
         if completion is None and call.error is not None and call.error.kind == "too_large":
             completion = _oversized(call.error)

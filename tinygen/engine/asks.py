@@ -1,11 +1,76 @@
-"""Items asked in this process, as asyncio tasks (the local teacher, small runs)."""
+"""Where items are asked: the `Asks` seam, and its in-process form.
+
+The run loop (engine/generation.py) decides what to ask and when, and handles what
+finishes; an `Asks` only runs the asks. `InProcessAsks` (here) runs them as tasks in this
+process (the local teacher, small runs); `WorkerPool` (engine/pool.py) hands them to
+worker processes.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from tinygen.engine.asker import Asker, Finished, Kind
 from tinygen.teachers.limits import AdaptiveConcurrency
+
+
+class Asks(Protocol):
+    """Runs asks for the run loop: `submit` indexes (sent at `flush`), collect them with
+    `next_finished`. Every submitted index comes back once, as whatever it ended as
+    (cancelled or unsent ones too), unless a fatal error ends the run."""
+
+    @property
+    def in_flight(self) -> int:
+        """Indexes submitted and not yet handed back."""
+        ...
+
+    @property
+    def current(self) -> int:
+        """Asks allowed at once now (lower than `maximum` after rate limits)."""
+        ...
+
+    @property
+    def maximum(self) -> int:
+        """Asks allowed at once at most."""
+        ...
+
+    def has_room(self) -> bool:
+        """Whether another index may be submitted now."""
+        ...
+
+    def budgets_spent(self) -> bool:
+        """Whether every budget that asks here is spent (nothing more can be sent)."""
+        ...
+
+    async def start(self) -> None:
+        """Get ready to ask; an error here stops the run before any request."""
+        ...
+
+    def submit(self, index: int) -> None:
+        """Ask item `index` (it may wait until `flush`)."""
+        ...
+
+    def flush(self) -> None:
+        """Send what `submit` queued."""
+        ...
+
+    async def next_finished(self) -> list[Finished]:
+        """Wait for at least one finished item; return all that have finished. A fatal
+        error (a bad key, a wrong URL, a lost worker) is raised."""
+        ...
+
+    def stop_sending(self) -> None:
+        """Send no more requests; asks already running go on."""
+        ...
+
+    def cancel(self) -> None:
+        """Cancel what runs (it comes back as cancelled)."""
+        ...
+
+    async def close(self) -> None:
+        """Cancel what runs and release everything (tasks, processes)."""
+        ...
 
 
 class InProcessAsks:
@@ -15,11 +80,11 @@ class InProcessAsks:
         self.asker = asker
         self.concurrency = concurrency
         self._tasks: set[asyncio.Task] = set()
-        self._done: asyncio.Queue[Finished | BaseException] = asyncio.Queue()
+        self._done: asyncio.Queue[Finished | Exception] = asyncio.Queue()
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + self._done.qsize()  # results not yet handed back count
 
     @property
     def current(self) -> int:
@@ -35,6 +100,10 @@ class InProcessAsks:
     def has_room(self) -> bool:
         return len(self._tasks) < self.concurrency.current
 
+    async def start(self) -> None:
+        """Load what the checks load lazily, before the first answer arrives."""
+        self.asker.warm_up()
+
     def submit(self, index: int) -> None:
         self._tasks.add(asyncio.create_task(self._run(index)))
 
@@ -46,10 +115,7 @@ class InProcessAsks:
         results = [await self._done.get()]
         while not self._done.empty():
             results.append(self._done.get_nowait())
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result  # a fatal error (bad key, wrong URL) ends the run
-        return results  # type: ignore[return-value]
+        return _finished_first(results, self._done)
 
     def stop_sending(self) -> None:
         """Nothing waits here: every submitted item is already running."""
@@ -59,17 +125,35 @@ class InProcessAsks:
             task.cancel()
 
     async def close(self) -> None:
+        """Cancel what runs and drop what was not handed back (a run that closes its asks
+        has stopped reading them; those items are asked again on resume)."""
         self.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._done.empty():
+            self._done.get_nowait()
 
     async def _run(self, index: int) -> None:
-        result: Finished | BaseException
+        result: Finished | Exception
         try:
             result = await self.asker.ask(index)
         except asyncio.CancelledError:
             result = Finished(index, Kind.CANCELLED)
         except Exception as exc:
             result = exc
-        self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+        if (task := asyncio.current_task()) is not None:
+            self._tasks.discard(task)
         self._done.put_nowait(result)
+
+
+def _finished_first(results: list, queue: asyncio.Queue) -> list[Finished]:
+    """The finished items among `results`; a fatal error (a bad key, a wrong URL) is
+    raised, but only once the items that finished with it are handed back (it goes back
+    on the queue for the next call)."""
+    finished = [result for result in results if isinstance(result, Finished)]
+    errors = [result for result in results if not isinstance(result, Finished)]
+    if errors and not finished:
+        raise errors[0]
+    if errors:
+        queue.put_nowait(errors[0])
+    return finished

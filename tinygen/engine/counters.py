@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tinygen.teachers.limits import AdaptiveConcurrency, Gate
+    from tinygen.engine.asks import Asks
+    from tinygen.teachers.limits import Gate
 
 
 @dataclass
@@ -26,7 +27,7 @@ class RunStats:
     in_flight: int = 0
     resumed_accepted: int = 0
     gate: Gate | None = None
-    concurrency: AdaptiveConcurrency | None = None
+    concurrency: Asks | None = None  # its current and maximum concurrency
     started: float = field(default_factory=time.monotonic)
 
     @property

@@ -14,19 +14,21 @@ from typing import IO
 from tinygen import __version__
 from tinygen.dedup.seen import SeenTexts
 from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
-from tinygen.engine.asks import InProcessAsks
+from tinygen.engine.asks import Asks, InProcessAsks
 from tinygen.engine.counters import RunStats
 from tinygen.engine.pool import PoolSpec, WorkerPool, worker_setups
 from tinygen.engine.progress import ProgressDisplay
 from tinygen.engine.records import Provenance
-from tinygen.errors import ExitCode, TinygenError
+from tinygen.errors import ExitCode, TeacherStopped, TinygenError
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.report.card import write_card
 from tinygen.report.corpus import corpus_stats
+from tinygen.rundir.jsonl import JsonlAppender
+from tinygen.rundir.layout import FAILED, REJECTED
 from tinygen.rundir.manifest import ManifestWriter
 from tinygen.rundir.outdir import lock_out_dir, prepare_out_dir, refuse_foreign_dir
 from tinygen.rundir.runlog import RunLog
-from tinygen.rundir.store import FAILED, REJECTED, JsonlAppender, ScanResult, ShardWriter
+from tinygen.rundir.store import ScanResult, ShardWriter
 from tinygen.teachers.base import Teacher, TeacherCallError
 from tinygen.teachers.limits import AdaptiveConcurrency, Gate
 from tinygen.teachers.retry import RetryPolicy
@@ -104,13 +106,15 @@ class Generation:
         self.stats = RunStats(target=config.target, gate=self.gate)
         model = resolved.recipe.teacher.model
         self.provenance = Provenance(resolved, {**teacher.describe(), "model": model})
-        self.manifest = ManifestWriter(config.out_dir, resolved, self.provenance, self.stats)
+        self.manifest = ManifestWriter(
+            config.out_dir, resolved, self.provenance.teacher, self.stats
+        )
         self.stop_code: ExitCode | None = None
-        self.asks: InProcessAsks | WorkerPool | None = None
+        self.asks: Asks | None = None
         self._returned: list[int] = []  # indexes a budget sent back unasked
         self.log = RunLog(None)
         self._lock: IO[str] | None = None
-        self._starting: asyncio.Future | None = None
+        self._starting: asyncio.Task[Asks] | None = None
 
     async def run(self) -> RunResult:
         """Run to the end; however it ends short of SIGKILL, the manifest says how."""
@@ -119,7 +123,7 @@ class Generation:
                 return await self._run()
         except TeacherCallError as fatal:
             self._ended("error", f"stopped: {fatal.message}")
-            raise TinygenError(fatal.message, _fatal_hint(fatal)) from None
+            raise TeacherStopped(fatal.message, _fatal_hint(fatal)) from None
         except OSError as exc:
             self._ended("error", f"stopped: {exc!r}")
             raise TinygenError(
@@ -144,16 +148,17 @@ class Generation:
     async def _run(self) -> RunResult:
         scan = self._prepare()
         try:
+            asks = None
             if self.stop_code is None:
                 self._starting = asyncio.ensure_future(self._start_asks())
-                self.asks = await self._starting
-            if self.stop_code is None:
-                self.stats.concurrency = self.asks
+                self.asks = asks = await self._starting
+            if asks is not None and self.stop_code is None:
+                self.stats.concurrency = asks
                 gc.freeze()  # what is loaded by now lives to the end: keep it out of GC
                 with ProgressDisplay(
                     self.stats, enabled=self.config.progress, title=self.resolved.name
                 ) as display:
-                    await self._loop(display, self._pending(scan))
+                    await self._loop(asks, display, self._pending(scan))
         except asyncio.CancelledError:
             if self.asks is not None or self.stop_code is None:
                 raise  # not a start cut short by a signal
@@ -174,21 +179,20 @@ class Generation:
         with contextlib.suppress(OSError):
             self.log.info(redact(message))
 
-    async def _start_asks(self) -> InProcessAsks | WorkerPool:
+    async def _start_asks(self) -> Asks:
         """Ask in this process, or in worker processes when the config has a pool."""
         config = self.config
         if config.pool is not None and config.pool.workers > 1:
-            setups = worker_setups(
-                config.pool, self.resolved.fingerprint, config.retry.max_attempts, self.gate
-            )
+            setups = worker_setups(config.pool, self.resolved, config.retry.max_attempts, self.gate)
             pool = WorkerPool(setups, self.gate)
             await pool.start()
             self.log.info(f"asking in {len(setups)} worker processes")
             return pool
         concurrency = AdaptiveConcurrency(config.concurrency)
         asker = Asker(self.resolved, self.teacher, self.gate, config.retry, concurrency)
-        asker.warm_up()
-        return InProcessAsks(asker, concurrency)
+        asks = InProcessAsks(asker, concurrency)
+        await asks.start()
+        return asks
 
     def _prepare(self) -> ScanResult:
         """Lock and ready the output directory, rebuild what it holds, open the writers."""
@@ -231,23 +235,20 @@ class Generation:
         """Indices still to ask, in order, up to the item cap."""
         return (i for i in range(self.config.item_cap) if i not in scan.done)
 
-    async def _loop(self, display: ProgressDisplay, pending: Iterator[int]) -> None:
+    async def _loop(self, asks: Asks, display: ProgressDisplay, pending: Iterator[int]) -> None:
         """Keep items in flight; handle each as it finishes (O(1) per item, however many
         are in flight)."""
-        asks = self.asks
-        assert asks is not None
-        self._launch(pending)
+        self._launch(asks, pending)
         while asks.in_flight:
             for finished in await asks.next_finished():
                 self._handle(finished)
-            self._launch(pending)
+            self._launch(asks, pending)
             self.stats.in_flight = min(asks.in_flight, asks.current)  # not workers' queues
             display.refresh()
             self.manifest.maybe_write()
 
-    def _may_launch(self) -> bool:
-        asks, stats = self.asks, self.stats
-        assert asks is not None
+    def _may_launch(self, asks: Asks) -> bool:
+        stats = self.stats
         return (
             self.stop_code is None
             and self.gate.reached is None
@@ -255,15 +256,14 @@ class Generation:
             and stats.accepted + asks.in_flight < stats.target
         )
 
-    def _launch(self, pending: Iterator[int]) -> None:
+    def _launch(self, asks: Asks, pending: Iterator[int]) -> None:
         """Start items while the limits allow and more could still be needed."""
-        assert self.asks is not None
-        while self._may_launch():
+        while self._may_launch(asks):
             index = self._returned.pop() if self._returned else next(pending, None)
             if index is None:
                 break
-            self.asks.submit(index)
-        self.asks.flush()
+            asks.submit(index)
+        asks.flush()
 
     def _handle(self, finished: Finished) -> None:
         """Write one finished item to exactly one file and count it."""
@@ -298,10 +298,9 @@ class Generation:
     def _unasked(self, finished: Finished) -> None:
         """An item a budget refused (asked again by another worker or the next run) or
         a signal cancelled (asked by the next run)."""
-        assert self.asks is not None
         if finished.kind == Kind.UNSENT:
             self._returned.append(finished.index)
-            if self.asks.budgets_spent():
+            if self.asks is not None and self.asks.budgets_spent():
                 self.gate.reached = finished.reason
 
     def _signals(self) -> _SignalHandlers:

@@ -2,11 +2,12 @@
 
 The main process keeps everything that must be single: the output files, dedup, the
 counts, the progress display and signals. It hands item indexes to workers in batches;
-each worker rebuilds the recipe, builds each item's prompt, calls the teacher with
-retries, runs the checks and the MinHash signature, and sends back finished items in
-batches (one pipe each way, engine/frames.py). Rate limits and budgets are split evenly
-between workers, so together they stay under them. A worker whose stdin closes (the main
-process ended, even by SIGKILL) cancels what it has in flight and exits.
+each worker is sent the resolved recipe (it reads no recipe, list or template file),
+builds each item's prompt, calls the teacher with retries, runs the checks and the MinHash
+signature, and sends back finished items in batches (one pipe each way, typed messages:
+engine/messages.py). Rate limits and budgets are split evenly between workers, so together
+they stay under them. A worker whose stdin closes (the main process ended, even by
+SIGKILL) cancels what it has in flight and exits.
 """
 
 from __future__ import annotations
@@ -17,12 +18,26 @@ import sys
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from tinygen.engine import frames
+from tinygen.engine import messages
 from tinygen.engine.asker import Finished, Kind
+from tinygen.engine.messages import (
+    Ask,
+    Cancel,
+    Crash,
+    Done,
+    Drain,
+    Fatal,
+    Message,
+    Ready,
+    Refused,
+    ToWorker,
+    WorkerSetup,
+)
 from tinygen.errors import TinygenError, UsageError
+from tinygen.recipe.model import ResolvedRecipe
 from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.factory import TeacherOptions
-from tinygen.teachers.limits import Budget, Gate, Prices
+from tinygen.teachers.limits import Budget, Gate
 from tinygen.text.cores import available_cores
 
 POOL_MIN_CONCURRENCY = 128  # below this one process keeps up with any endpoint
@@ -31,30 +46,11 @@ STDERR_TAIL = 4_000
 
 @dataclass(frozen=True)
 class PoolSpec:
-    """How many workers, and what they need to rebuild the run: the recipe as the user
-    named it (with the command's overrides) and the teacher options (key included: it
-    travels over the pipe, never on a command line or in the environment)."""
+    """How many workers, and the teacher options they split (the run's resolved recipe,
+    retries and gate come from the run itself: see `worker_setups`)."""
 
     workers: int
-    recipe: str
-    overrides: dict[str, object]
     teacher: TeacherOptions
-    allow_paths: tuple[str, ...] = ()  # --allow-path: folders the recipe's files may be in
-
-
-@dataclass(frozen=True)
-class WorkerSetup:
-    """Everything one worker is told when it starts: its share of the limits."""
-
-    recipe: str
-    overrides: dict[str, object]
-    fingerprint: str
-    teacher: TeacherOptions
-    max_attempts: int
-    budget: Budget
-    prices: Prices | None
-    tpm: float | None
-    allow_paths: tuple[str, ...] = ()
 
 
 def worker_count(requested: int | None, options: TeacherOptions, concurrency: int) -> int:
@@ -80,9 +76,10 @@ def worker_count(requested: int | None, options: TeacherOptions, concurrency: in
 
 
 def worker_setups(
-    spec: PoolSpec, fingerprint: str, max_attempts: int, gate: Gate
+    spec: PoolSpec, resolved: ResolvedRecipe, max_attempts: int, gate: Gate
 ) -> list[WorkerSetup]:
-    """One setup per worker, with concurrency, rates and budgets split evenly."""
+    """One setup per worker: the resolved recipe, with concurrency, rates and budgets
+    split evenly."""
     count, budget, options = spec.workers, gate.budget, spec.teacher
     setups = []
     for k in range(count):
@@ -97,19 +94,7 @@ def worker_setups(
             rpm=options.rpm / count if options.rpm else None,
         )
         tpm = gate.tpm / count if gate.tpm else None
-        setups.append(
-            WorkerSetup(
-                spec.recipe,
-                spec.overrides,
-                fingerprint,
-                teacher,
-                max_attempts,
-                share,
-                gate.prices,
-                tpm,
-                spec.allow_paths,
-            )
-        )
+        setups.append(WorkerSetup(resolved, teacher, max_attempts, share, gate.prices, tpm))
     return setups
 
 
@@ -122,6 +107,8 @@ def _split_int(total: int | None, k: int, count: int) -> int | None:
 @dataclass
 class _Worker:
     process: asyncio.subprocess.Process
+    stdin: asyncio.StreamWriter
+    stdout: asyncio.StreamReader
     limit: int
     in_flight: int = 0
     exhausted: bool = False
@@ -136,6 +123,11 @@ class _Worker:
         if self.exhausted:
             return 0
         return 2 * self.limit - self.in_flight
+
+    def tell(self, message: ToWorker) -> None:
+        """Send `message`, unless the pipe is closing (the worker is gone or going)."""
+        if not self.stdin.is_closing():
+            self.stdin.write(messages.encode(message))
 
 
 class WorkerPool:
@@ -172,30 +164,31 @@ class WorkerPool:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        process.stdin.write(frames.encode(setup))  # type: ignore[union-attr]
-        worker = _Worker(process, setup.teacher.concurrency)
+        assert process.stdin is not None and process.stdout is not None  # both are PIPEs
+        worker = _Worker(process, process.stdin, process.stdout, setup.teacher.concurrency)
         self._workers.append(worker)
+        worker.tell(setup)
         worker.stderr_task = asyncio.create_task(self._keep_stderr(worker))
         self._tasks.append(worker.stderr_task)
 
     async def _wait_ready(self, worker: _Worker) -> None:
         """Wait for a worker's first message: ready, or why it cannot start."""
-        assert worker.process.stdout is not None
-        message = await frames.read(worker.process.stdout)
-        if message == ("ready",):
-            return
-        if message is None:
-            await worker.process.wait()
-            raise TinygenError(
-                f"a worker process exited at start (code {worker.process.returncode})",
-                await self._stderr_tail(worker) or "rerun with --workers 1",
-            )
-        error = self._unpack(worker, message)  # type: ignore[arg-type]
-        raise error if isinstance(error, BaseException) else TinygenError(str(message))
+        match await messages.read(worker.stdout):
+            case Ready():
+                return
+            case None:
+                await worker.process.wait()
+                raise TinygenError(
+                    f"a worker process exited at start (code {worker.process.returncode})",
+                    await self._stderr_tail(worker) or "rerun with --workers 1",
+                )
+            case message:
+                raise worker_error(message)
 
     @property
     def in_flight(self) -> int:
-        return sum(worker.in_flight for worker in self._workers)
+        """Indexes given to workers and not handed back (an error to raise counts too)."""
+        return sum(worker.in_flight for worker in self._workers) + self._done.qsize()
 
     @property
     def current(self) -> int:
@@ -217,8 +210,8 @@ class WorkerPool:
     def flush(self) -> None:
         """Send every worker the indexes queued for it, one message each."""
         for worker in self._workers:
-            if worker.outgoing and not worker.process.stdin.is_closing():  # type: ignore[union-attr]
-                worker.process.stdin.write(frames.encode(("ask", worker.outgoing)))  # type: ignore[union-attr]
+            if worker.outgoing:
+                worker.tell(Ask(tuple(worker.outgoing)))
                 worker.outgoing = []
 
     async def next_finished(self) -> list[Finished]:
@@ -227,31 +220,29 @@ class WorkerPool:
         while True:
             batch = await self._done.get() if not results else self._done.get_nowait()
             if isinstance(batch, BaseException):
-                raise batch
+                if not results:
+                    raise batch
+                self._done.put_nowait(batch)  # raised at the next call, after these
+                return results
             results.extend(batch)
             if self._done.empty():
                 return results
 
     def stop_sending(self) -> None:
         """Workers hand back what waits in their queues; running asks go on."""
-        self._tell_all(("drain",))
+        for worker in self._workers:
+            worker.tell(Drain())
 
     def cancel(self) -> None:
         """Workers cancel what runs and hand back what waits (they report it all)."""
-        self._tell_all(("cancel",))
-
-    def _tell_all(self, message: tuple) -> None:
         for worker in self._workers:
-            stdin = worker.process.stdin
-            if stdin is not None and not stdin.is_closing():
-                stdin.write(frames.encode(message))
+            worker.tell(Cancel())
 
     async def close(self) -> None:
         """Close the workers' stdin (they cancel, finish and exit); kill stragglers."""
         self._closing = True
         for worker in self._workers:
-            if worker.process.stdin is not None:
-                worker.process.stdin.close()
+            worker.stdin.close()
         for worker in self._workers:
             try:
                 await asyncio.wait_for(worker.process.wait(), 10)
@@ -264,10 +255,12 @@ class WorkerPool:
 
     async def _receive(self, worker: _Worker) -> None:
         """Read one worker's messages until it exits."""
-        stdout = worker.process.stdout
-        assert stdout is not None
-        while (message := await frames.read(stdout)) is not None:
-            self._done.put_nowait(self._unpack(worker, message))  # type: ignore[arg-type]
+        try:
+            while (message := await messages.read(worker.stdout)) is not None:
+                self._done.put_nowait(self._received(worker, message))
+        except TinygenError as unreadable:
+            self._done.put_nowait(unreadable)
+            return
         if not self._closing:
             await worker.process.wait()
             self._done.put_nowait(
@@ -278,28 +271,21 @@ class WorkerPool:
                 )
             )
 
-    def _unpack(self, worker: _Worker, message: tuple) -> list[Finished] | BaseException:
-        kind = message[0]
-        if kind == "done":
-            batch, worker.limit = message[1], message[2]
-            worker.in_flight -= len(batch)
-            for finished in batch:
-                self._gate.tally(
-                    finished.attempts, finished.prompt_tokens, finished.completion_tokens
-                )
-                if finished.kind == Kind.UNSENT:
-                    worker.exhausted = True
-            return batch
-        if kind == "fatal":
-            _, error_kind, text, status = message
-            return TeacherCallError(error_kind, text, retryable=False, fatal=True, status=status)
-        if kind == "error":
-            return TinygenError(message[1], message[2])
-        last_line = message[1].strip().splitlines()[-1]
-        return TinygenError(
-            f"a worker process failed: {last_line}",
-            "rerun with --workers 1 (and TINYGEN_DEBUG=1 for the traceback)",
-        )
+    def _received(self, worker: _Worker, message: Message) -> list[Finished] | Exception:
+        """A batch to hand on (counted against the gate), or the error a message means."""
+        match message:
+            case Done(batch, concurrency):
+                worker.limit = concurrency
+                worker.in_flight -= len(batch)
+                for finished in batch:
+                    self._gate.tally(
+                        finished.attempts, finished.prompt_tokens, finished.completion_tokens
+                    )
+                    if finished.kind == Kind.UNSENT:
+                        worker.exhausted = True
+                return list(batch)
+            case _:
+                return worker_error(message)
 
     async def _keep_stderr(self, worker: _Worker) -> None:
         """Drain a worker's stderr, keeping the end for an error message."""
@@ -314,3 +300,20 @@ class WorkerPool:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(worker.stderr_task), 2)
         return b"".join(worker.stderr).decode(errors="replace").strip()[-STDERR_TAIL:]
+
+
+def worker_error(message: Message) -> Exception:
+    """The error a worker's message stands for (any but Ready and Done)."""
+    match message:
+        case Fatal(kind, text, status):
+            return TeacherCallError(kind, text, retryable=False, fatal=True, status=status)
+        case Refused(text, hint):
+            return TinygenError(text, hint)
+        case Crash(trace):
+            last_line = (trace.strip().splitlines() or ["(no traceback)"])[-1]
+            return TinygenError(
+                f"a worker process failed: {last_line}",
+                "rerun with --workers 1 (and TINYGEN_DEBUG=1 for the traceback)",
+            )
+        case _:
+            return messages.unexpected(message)

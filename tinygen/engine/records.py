@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from tinygen import SCHEMA_VERSION, __version__
 from tinygen.checks.base import Rejection
 from tinygen.recipe.items import Item
 from tinygen.recipe.model import ResolvedRecipe
+from tinygen.rundir.runlog import utc_now
 from tinygen.teachers.base import Completion
 from tinygen.teachers.retry import CallOutcome
 from tinygen.text.canonical import sha256_hex
@@ -19,11 +18,6 @@ REJECTED_TEXT_CHARS = 16_384  # rejected.jsonl is for diagnosis, not for megabyt
 def record_id(fingerprint: str, index: int) -> str:
     """Stable id of item `index` of the run with `fingerprint`."""
     return f"{fingerprint[:12]}-{index:08d}"
-
-
-def utc_now() -> str:
-    """Current UTC time, ISO 8601 with seconds."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Provenance:

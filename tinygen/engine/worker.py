@@ -1,12 +1,13 @@
 """A worker process of engine/pool.py: asks the items the main process sends it.
 
-Run as `python -m tinygen.engine.worker` with pipes on stdin and stdout. It reads a
-`WorkerSetup` and answers `("ready",)`; then it reads `("ask", [indexes])`,
-`("drain",)` (hand back the queue) and `("cancel",)` (that, and cancel what runs), and
-answers `("done", [Finished...], allowed_concurrency)` batches. Indexes beyond its
-allowed concurrency wait in a queue and start as soon as a slot frees, so the main
-process's round trip never leaves a slot idle. It ignores SIGINT and SIGTERM (the main
-process decides how to stop) and exits when its stdin closes.
+Run as `python -m tinygen.engine.worker` with pipes on stdin and stdout, speaking the
+messages of engine/messages.py. It reads a `WorkerSetup` (the resolved recipe travels in
+it: no recipe, list or template file is read here) and answers `Ready`, or `Refused` and
+why; then it reads `Ask` (indexes), `Drain` (hand back the queue) and `Cancel` (that, and
+cancel what runs), and answers `Done` batches (finished items and its allowed
+concurrency). Indexes beyond its allowed concurrency wait in a queue and start as soon as
+a slot frees, so the main process's round trip never leaves a slot idle. It ignores
+SIGINT and SIGTERM (the main process decides how to stop) and exits when its stdin closes.
 """
 
 from __future__ import annotations
@@ -21,11 +22,21 @@ from collections import deque
 
 from tinygen.dedup.minhash import NearDupConfig, signatures
 from tinygen.dedup.seen import near_config
-from tinygen.engine import frames
+from tinygen.engine import messages
 from tinygen.engine.asker import Asker, Finished, Kind
-from tinygen.engine.pool import WorkerSetup
+from tinygen.engine.messages import (
+    Ask,
+    Cancel,
+    Crash,
+    Done,
+    Drain,
+    Fatal,
+    FromWorker,
+    Ready,
+    Refused,
+    WorkerSetup,
+)
 from tinygen.errors import TinygenError
-from tinygen.recipe.load import load_recipe
 from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.factory import make_teacher
 from tinygen.teachers.limits import AdaptiveConcurrency, Gate
@@ -34,11 +45,12 @@ from tinygen.teachers.retry import RetryPolicy
 
 def build_asker(setup: WorkerSetup) -> Asker:
     """Rebuild the run on this side: recipe, teacher, this worker's gate and retries."""
-    resolved = load_recipe(setup.recipe, setup.overrides, setup.allow_paths)
-    if resolved.fingerprint != setup.fingerprint:
+    resolved = setup.recipe
+    if not resolved.fingerprint_holds():
         raise TinygenError(
-            f"recipe {setup.recipe} changed while the run was starting",
-            "rerun the same command",
+            f"recipe {resolved.name} does not match its fingerprint "
+            f"{resolved.fingerprint[:12]} in a worker process",
+            "rerun with --workers 1 (and please report this: it is a bug)",
         )
     gate = Gate(setup.budget, setup.prices, setup.tpm)
     concurrency = AdaptiveConcurrency(setup.teacher.concurrency)
@@ -59,7 +71,7 @@ class Worker:
         self._outbox: list[Finished] = []
         self._flush_due = False
 
-    def take(self, indexes: list[int]) -> None:
+    def take(self, indexes: tuple[int, ...]) -> None:
         """Queue `indexes`; they start as the allowed concurrency leaves room."""
         self._queued.extend(indexes)
         self._start_queued()
@@ -95,12 +107,13 @@ class Worker:
         except asyncio.CancelledError:
             finished = Finished(index, Kind.CANCELLED)
         except TeacherCallError as fatal:
-            self.send(("fatal", fatal.kind, fatal.message, fatal.status))
+            self.send(Fatal(fatal.kind, fatal.message, fatal.status))
             finished = Finished(index, Kind.CANCELLED)
         except Exception:
-            self.send(("crash", traceback.format_exc()))
+            self.send(Crash(traceback.format_exc()))
             finished = Finished(index, Kind.CANCELLED)
-        self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+        if (task := asyncio.current_task()) is not None:
+            self._tasks.discard(task)
         self._finished(finished)
 
     async def _ask(self, index: int) -> Finished:
@@ -126,18 +139,36 @@ class Worker:
         if not self._outbox:
             return
         batch, self._outbox = self._outbox, []
-        texts = [finished for finished in batch if finished.text is not None]
+        texts = [(finished, finished.text) for finished in batch if finished.text is not None]
         if texts and self._near is not None:
-            signed = signatures([finished.text for finished in texts], self._near)  # type: ignore[misc]
-            for finished, signature in zip(texts, signed, strict=True):
+            signed = signatures([text for _, text in texts], self._near)
+            for (finished, _), signature in zip(texts, signed, strict=True):
                 finished.signature = signature
-        for finished in texts:
+        for finished, _ in texts:
             finished.text = None
-        self.send(("done", batch, self.asker.concurrency.current))
+        self.send(Done(tuple(batch), self.asker.concurrency.current))
 
-    def send(self, message: object) -> None:
+    def send(self, message: FromWorker) -> None:
         if not self._writer.is_closing():
-            self._writer.write(frames.encode(message))
+            self._writer.write(messages.encode(message))
+
+    async def follow(self, reader: asyncio.StreamReader) -> None:
+        """Do what the main process says until its pipe closes; then finish. Something
+        that is not one of its messages ends the worker with `Refused`."""
+        try:
+            while (message := await messages.read(reader)) is not None:
+                match message:
+                    case Ask(indexes):
+                        self.take(indexes)
+                    case Drain():
+                        self.drain()
+                    case Cancel():
+                        self.cancel()
+                    case _:
+                        raise messages.unexpected(message)
+        except TinygenError as exc:
+            self.send(Refused(exc.message, exc.hint))
+        await self.finish()
 
 
 async def serve() -> None:
@@ -148,28 +179,24 @@ async def serve() -> None:
     out = os.fdopen(_private_stdout(), "wb")
     transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, out)
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
-    setup = await frames.read(reader)
-    if setup is None:
-        return
     try:
-        asker = build_asker(setup)  # type: ignore[arg-type]
-        asker.warm_up()
+        match await messages.read(reader):
+            case WorkerSetup() as setup:
+                asker = build_asker(setup)
+                asker.warm_up()
+            case None:
+                return
+            case message:
+                raise messages.unexpected(message)
     except TinygenError as exc:
-        writer.write(frames.encode(("error", exc.message, exc.hint)))
+        writer.write(messages.encode(Refused(exc.message, exc.hint)))
         await writer.drain()
         return
     gc.freeze()  # the word tables are permanent: keep them out of every GC pass
     worker = Worker(asker, writer)
-    worker.send(("ready",))
+    worker.send(Ready())
     try:
-        while (message := await frames.read(reader)) is not None:
-            if message[0] == "ask":  # type: ignore[index]
-                worker.take(message[1])  # type: ignore[index]
-            elif message[0] == "drain":  # type: ignore[index]
-                worker.drain()
-            elif message[0] == "cancel":  # type: ignore[index]
-                worker.cancel()
-        await worker.finish()
+        await worker.follow(reader)
     finally:
         await asker.teacher.aclose()
 

@@ -16,10 +16,9 @@ from tinygen.recipe.datafiles import (
     prompts_dir,
     wordlists_dir,
 )
-from tinygen.recipe.model import ListSpec, Recipe, ResolvedRecipe
+from tinygen.recipe.model import ListSpec, Recipe, ResolvedRecipe, recipe_fingerprint
 from tinygen.recipe.templates import PromptTemplate
-from tinygen.text.canonical import hash_data
-from tinygen.text.files import read_text
+from tinygen.recipe.textfiles import read_text
 
 
 def preset_names() -> list[str]:
@@ -73,13 +72,7 @@ def resolve(recipe: Recipe, path: Path, allow_paths: Iterable[str | Path] = ()) 
     for name in recipe.checks.vocabulary:  # read later, by the vocabulary check
         found = find_data_file(name, path, wordlists_dir(), "checks.vocabulary")
         confined(found, name, path, "checks.vocabulary", roots)
-    fingerprint = hash_data(
-        {
-            "recipe": recipe.model_dump(exclude={"template", "shard_size", "lists", "checks"}),
-            "lists": {name: (spec.draw, list(lists[name])) for name, spec in recipe.lists.items()},
-            "template": user.text,
-        }
-    )
+    fingerprint = recipe_fingerprint(recipe, lists, user.text)
     resolved = ResolvedRecipe(recipe, str(path), lists, user, system, fingerprint)
     from tinygen.recipe.items import build_item  # items builds on this module
 

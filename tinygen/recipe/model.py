@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tinygen.recipe.templates import PromptTemplate
-from tinygen.text.canonical import sha256_hex
+from tinygen.text.canonical import hash_data, sha256_hex
 
 Sampling = Literal["balanced", "uniform"]
 
@@ -126,3 +127,60 @@ class ResolvedRecipe:
     def template_hash(self) -> str:
         system = self.system_template.text if self.system_template else ""
         return sha256_hex(system + "\x00" + self.user_template.text)[:16]
+
+    def fingerprint_holds(self) -> bool:
+        """Whether the fingerprint is still that of the recipe, lists and template held."""
+        return (
+            recipe_fingerprint(self.recipe, self.lists, self.user_template.text) == self.fingerprint
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle as parts (worker processes get the recipe this way): compiled jinja2
+        templates do not pickle, so they travel as text and source and are compiled again
+        on load. Nothing is read from disk on the other side."""
+        system = self.system_template
+        return (
+            _rebuilt,
+            (
+                self.recipe,
+                self.source,
+                self.lists,
+                (self.user_template.text, self.user_template.source),
+                (system.text, system.source) if system is not None else None,
+                self.fingerprint,
+            ),
+        )
+
+
+def _rebuilt(
+    recipe: Recipe,
+    source: str,
+    lists: dict[str, tuple[str, ...]],
+    user: tuple[str, str],
+    system: tuple[str, str] | None,
+    fingerprint: str,
+) -> ResolvedRecipe:
+    """A pickled ResolvedRecipe again, its templates compiled from their text."""
+    return ResolvedRecipe(
+        recipe,
+        source,
+        lists,
+        PromptTemplate.from_text(*user),
+        PromptTemplate.from_text(*system) if system is not None else None,
+        fingerprint,
+    )
+
+
+def recipe_fingerprint(
+    recipe: Recipe, lists: Mapping[str, tuple[str, ...]], template_text: str
+) -> str:
+    """A run's identity: the recipe's fields that shape its prompts (not the template's
+    name, the shard size or the checks), each list as loaded with its draw, and the
+    template's text."""
+    return hash_data(
+        {
+            "recipe": recipe.model_dump(exclude={"template", "shard_size", "lists", "checks"}),
+            "lists": {name: (spec.draw, list(lists[name])) for name, spec in recipe.lists.items()},
+            "template": template_text,
+        }
+    )

@@ -20,7 +20,7 @@ from jinja2.exceptions import SecurityError
 
 from tinygen.errors import UsageError
 from tinygen.recipe.sandbox import MAX_PROMPT_CHARS, TEMPLATE_FILE, BoundedEnvironment, Refused
-from tinygen.text.files import read_text
+from tinygen.recipe.textfiles import read_text
 
 _LOADING = {
     nodes.Extends: "extends",

@@ -8,17 +8,26 @@ statistics, and the record schema. Written at the end of every run, rewritten on
 
 from __future__ import annotations
 
-import json
-import os
 from contextlib import closing
 from pathlib import Path
 
+import yaml
+
 from tinygen.recipe.datafiles import prompts_dir
 from tinygen.report.corpus import corpus_stats
-from tinygen.rundir.store import ANY_SHARD_LINE, DATA_DIR, MANIFEST, read_manifest, read_records
+from tinygen.rundir.fields import CHECK_TYPES, FIXED_TYPES, RECORD_FIELDS, TEACHER_TYPES
+from tinygen.rundir.jsonl import ANY_SHARD_LINE, read_records
+from tinygen.rundir.layout import (
+    CARD,
+    CARD_MARK,
+    DATA_DIR,
+    MANIFEST,
+    atomic_write,
+    is_own_card,
+    shard_paths,
+)
+from tinygen.rundir.manifest import read_manifest
 
-CARD = "README.md"
-CARD_MARK = "<!-- tinygen dataset card: rewritten at the end of every run of this directory -->"
 DEFAULT_LICENSE = "other"
 
 SIZE_CATEGORIES = (
@@ -29,23 +38,6 @@ SIZE_CATEGORIES = (
     (10_000_000, "1M<n<10M"),
     (100_000_000, "10M<n<100M"),
     (1_000_000_000, "100M<n<1B"),
-)
-
-RECORD_SCHEMA = (
-    ("id", "string", "`<fingerprint[:12]>-<index:08d>`: stable across reruns"),
-    ("index", "int", "item number *i* in the run; the prompt depends only on (seed, i)"),
-    ("text", "string", "the teacher's answer"),
-    ("messages", "list of {role, content}", "the chat messages sent (system and user)"),
-    ("variables", "struct", "the sampled values: one entry per list, and `features`"),
-    ("recipe", "struct", "`name`, `fingerprint`, `template_hash`"),
-    ("teacher", "struct", "`kind`, `host` or model file, `model`, sampling parameters"),
-    ("usage", "struct", "`prompt_tokens`, `completion_tokens` as reported by the teacher"),
-    ("finish_reason", "string", "as reported (`stop`, ...)"),
-    ("latency_s", "float", "seconds of the successful attempt"),
-    ("attempts", "int", "attempts it took (1 = no retry)"),
-    ("created_at", "string", "UTC time the record was written (ISO 8601)"),
-    ("tinygen_version", "string", "tinygen version that wrote it"),
-    ("schema_version", "int", "record schema version"),
 )
 
 
@@ -72,27 +64,14 @@ def write_card(
     manifest = read_manifest(run_dir) or {}
     stats = stats if stats is not None else corpus_stats(run_dir)
     text = render_card(manifest, stats, license=license, record=first_record(run_dir))
-    temporary = path.with_name(CARD + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    atomic_write(path, text)
     return path
-
-
-def is_own_card(path: Path) -> bool:
-    """`path` is a card tinygen wrote (it carries tinygen's mark)."""
-    if not path.is_file() or path.is_symlink():
-        return False
-    with path.open("rb") as handle:
-        return CARD_MARK.encode() in handle.read(4 << 20)
 
 
 def first_record(run_dir: Path) -> dict | None:
     """The first accepted record of the run (None if there is none yet), read as the scan
     reads shards (any JSON object will do for the card)."""
-    for shard in sorted((Path(run_dir) / DATA_DIR).glob("part-*.jsonl")):
+    for shard in shard_paths(run_dir):
         with closing(read_records(shard, ANY_SHARD_LINE)) as records:
             record = next(records, None)
         if record is not None:
@@ -119,25 +98,6 @@ def render_card(
 
 
 # ---------------------------------------------------------------- YAML header
-
-TEACHER_TYPES = {
-    "temperature": "float64",
-    "top_p": "float64",
-    "repeat_penalty": "float64",
-    "max_tokens": "int64",
-    "seed": "int64",
-}
-FIXED_TYPES = {
-    "id": "string",
-    "index": "int64",
-    "text": "string",
-    "finish_reason": "string",
-    "latency_s": "float64",
-    "attempts": "int64",
-    "created_at": "string",
-    "tinygen_version": "string",
-    "schema_version": "int64",
-}
 
 
 def front_matter(
@@ -174,7 +134,8 @@ def front_matter(
             "config_name": "default",
             "features": dataset_features(manifest, record),
         }
-    return "\n".join(["---", *yaml_lines(header), "---", ""])
+    text = yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=1000)
+    return f"---\n{text}---\n"
 
 
 def dataset_features(manifest: dict, record: dict) -> list[dict]:
@@ -192,11 +153,41 @@ def dataset_features(manifest: dict, record: dict) -> list[dict]:
             ]
             features.append({"name": key, "struct": fields})
         elif key in ("recipe", "usage") and isinstance(value, dict):
-            dtype = "string" if key == "recipe" else "int64"
-            features.append({"name": key, "struct": [{"name": k, "dtype": dtype} for k in value]})
+            features.append(
+                {"name": key, "struct": _struct(value, "string" if key == "recipe" else "int64")}
+            )
+        elif key == "checks" and isinstance(value, dict):
+            features.append({"name": key, "struct": _checks(value)})
         else:
             features.append({"name": key, "dtype": FIXED_TYPES.get(key) or _dtype(value)})
     return features
+
+
+def _struct(value: dict, dtype: str) -> list[dict]:
+    """Fields of a struct whose values share `dtype` (strings, like a usage note, excepted)."""
+    return [
+        {"name": k, "dtype": "string" if isinstance(v, str) else dtype} for k, v in value.items()
+    ]
+
+
+def _checks(figures: dict) -> list[dict]:
+    """The `checks` struct: what this recipe's checks measure, typed."""
+    fields = []
+    for name, value in figures.items():
+        dtype = CHECK_TYPES.get(name)
+        if dtype == "sequence":
+            fields.append({"name": name, "sequence": "string"})
+        elif isinstance(value, dict):
+            fields.append({"name": name, "struct": [_feature(k, v) for k, v in value.items()]})
+        else:
+            fields.append({"name": name, "dtype": dtype or _dtype(value)})
+    return fields
+
+
+def _feature(name: str, value: object) -> dict:
+    if isinstance(value, list):
+        return {"name": name, "sequence": "string"}
+    return {"name": name, "dtype": _dtype(value)}
 
 
 def _variables(manifest: dict, variables: dict) -> list[dict]:
@@ -218,32 +209,6 @@ def _dtype(value: object) -> str:
     if isinstance(value, int):
         return "int64"
     return "float64" if isinstance(value, float) else "string"
-
-
-def yaml_lines(value: object, indent: int = 0) -> list[str]:
-    """Block-style YAML of nested dicts, lists and scalars (strings JSON-quoted)."""
-    pad = " " * indent
-    if isinstance(value, dict):
-        lines = []
-        for key, item in value.items():
-            if isinstance(item, dict | list) and item:
-                lines += [f"{pad}{key}:", *yaml_lines(item, indent + 2)]
-            else:
-                lines.append(f"{pad}{key}: {_scalar(item)}")
-        return lines
-    lines = []
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, dict | list) and item:
-            inner = yaml_lines(item, indent + 2)
-            lines += [f"{pad}- {inner[0].lstrip()}", *inner[1:]]
-        else:
-            lines.append(f"{pad}- {_scalar(item)}")
-    return lines
-
-
-def _scalar(value: object) -> str:
-    """A YAML flow scalar: JSON is valid YAML for strings, numbers, booleans, null, [] {}."""
-    return json.dumps(value, ensure_ascii=True)
 
 
 # ---------------------------------------------------------------- body
@@ -412,7 +377,7 @@ def _share_of(top: dict) -> str:
 def _schema() -> str:
     return (
         "## Record schema\n\n"
-        + _table(list(RECORD_SCHEMA), ("field", "type", "meaning"))
+        + _table([(f.name, f.kind, f.meaning) for f in RECORD_FIELDS], ("field", "type", "meaning"))
         + "\nThe dataset's `text` column is the training text; the other columns are "
         "provenance.\n"
     )

@@ -41,8 +41,16 @@ from pathlib import Path
 from tinygen.checks.words import word_forms
 from tinygen.errors import TinygenError
 from tinygen.recipe.datafiles import locate_data_file, wordlists_dir
-from tinygen.rundir.store import DATA_DIR, FAILED, MANIFEST, REJECTED
+from tinygen.rundir.layout import (
+    DATA_DIR,
+    DEDUP_SUMMARY,
+    FAILED,
+    MANIFEST,
+    REJECTED,
+    shard_paths,
+)
 from tinygen.teachers.prices import price_entry
+from tinygen.text.tokens import word_tokens
 
 STATS_VERSION = 1
 XZ_PRESET = 6
@@ -51,7 +59,6 @@ NGRAM_MAX_KEPT = 1_000_000  # per n: above this, halve the hash-sampling rate
 HIST_BINS = 20
 CURVE_POINTS = 40
 TOP_K = 10
-DEDUP_SUMMARY = "dedup_summary.json"  # written by `tinygen dedup` into its output directory
 
 # Capitalised words that are not character names (compared lowercased).
 _STOP_WORDS = """i i'm i'll i've i'd mom mum mommy mummy mama dad daddy papa grandma grandpa granny
@@ -65,7 +72,6 @@ _STOP_WORDS = """i i'm i'll i've i'd mom mum mommy mummy mama dad daddy papa gra
     english tv"""
 NAME_STOPLIST = frozenset(_STOP_WORDS.split())
 
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _CAPITAL = re.compile(r"(?<![\w'])[A-ZÀ-ÖØ-Þ][^\W_]*(?:'[^\W_]+)*")
 _SENTENCE_END = frozenset(".!?…:;\n\r#*>-—–•")
 _OPEN_QUOTE = frozenset("\"“‘'«(")
@@ -73,11 +79,6 @@ _CLOSE_QUOTE = frozenset("\"”’'»)")
 
 
 # ---------------------------------------------------------------- tokens
-
-
-def words_of(text: str) -> list[str]:
-    """Lowercased word tokens of `text` (curly apostrophes unified, punctuation dropped)."""
-    return _WORD.findall(text.lower().replace("’", "'"))
 
 
 def names_in(text: str) -> set[str]:
@@ -121,7 +122,7 @@ def _iter_jsonl(path: Path, problems: Counter[str]) -> Iterator[dict]:
 
 
 def _shards(run_dir: Path) -> list[Path]:
-    return sorted((run_dir / DATA_DIR).glob("part-*.jsonl"))
+    return shard_paths(run_dir)
 
 
 def _read_manifest(run_dir: Path) -> dict:
@@ -151,7 +152,7 @@ class TextIndex:
                 self._add(name, entry)
 
     def _add(self, name: str, entry: str) -> None:
-        tokens = words_of(entry)
+        tokens = word_tokens(entry)
         if len(tokens) == 1:
             forms = word_forms(tokens[0])
             self.entry_forms[name, entry] = forms
@@ -176,7 +177,7 @@ class TextIndex:
         """Does the text contain `entry` of list `name` (in any simple form)?"""
         forms = self.entry_forms.get((name, entry))
         if forms is None:
-            norm = words_of(entry)
+            norm = word_tokens(entry)
             forms = " ".join(norm) if len(norm) != 1 else word_forms(norm[0])
         if isinstance(forms, str):
             return f" {forms} " in padded
@@ -629,7 +630,7 @@ class _TextStats:
 
     def add(self, record: dict) -> None:
         text = record.get("text") or ""
-        words = words_of(text)
+        words = word_tokens(text)
         self.records += 1
         self.lengths.add(len(words))
         self.coverage.add(record.get("variables") or {}, set(words), f" {' '.join(words)} ")

@@ -10,12 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tinygen.errors import TinygenError
-
-PLOTS_DIR = "plots"
-LENGTH_PNG = "length_histogram.png"
-COVERAGE_PNG = "coverage_curve.png"
-OPENINGS_PNG = "openings.png"
-PLOT_FILES = (LENGTH_PNG, COVERAGE_PNG, OPENINGS_PNG)
+from tinygen.rundir.layout import COVERAGE_PNG, LENGTH_PNG, OPENINGS_PNG, PLOTS_DIR
 
 
 def write_plots(run_dir: Path, stats: dict) -> list[Path]:

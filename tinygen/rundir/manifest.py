@@ -1,15 +1,30 @@
-"""The run manifest: what the run is and how far it got, rewritten atomically."""
+"""The run manifest: what the run is and how far it got, rewritten atomically; and the
+one reader that checks a manifest before a run trusts it."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tinygen import SCHEMA_VERSION, __version__
-from tinygen.engine.counters import RunStats
-from tinygen.engine.records import Provenance, utc_now
+from tinygen.errors import TinygenError
 from tinygen.recipe.model import ResolvedRecipe
-from tinygen.rundir.store import read_manifest, shard_summaries, write_manifest
+from tinygen.rundir.layout import MANIFEST, atomic_write
+from tinygen.rundir.runlog import utc_now
+from tinygen.rundir.store import shard_summaries
+
+
+class RunCounts(Protocol):
+    """What the manifest reports of a run's counters (engine/counters.py's RunStats)."""
+
+    def outcomes(self) -> dict[str, object]: ...
+
+    def summary(self) -> dict[str, object]: ...
+
 
 WRITE_EVERY_S = 5.0
 TOTAL_KEYS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd")
@@ -19,15 +34,15 @@ class ManifestWriter:
     """Builds and writes `manifest.json`; keeps spend totals across resumed sessions."""
 
     def __init__(
-        self, out_dir: Path, resolved: ResolvedRecipe, provenance: Provenance, stats: RunStats
+        self, out_dir: Path, resolved: ResolvedRecipe, teacher: dict[str, object], stats: RunCounts
     ) -> None:
         self.out_dir = out_dir
         self.resolved = resolved
-        self.provenance = provenance
+        self.teacher = teacher
         self.stats = stats
         self.started_at = utc_now()
         self.item_cap = 0
-        self._previous: dict[str, float] = {}
+        self._previous: dict[str, float | None] = {}
         self._sessions = 1
         self._last_write = 0.0
         self.started = False  # a manifest of this session is on disk
@@ -53,13 +68,17 @@ class ManifestWriter:
         self.write(status, shards=True)
         self.finished = True
 
-    def totals(self) -> dict[str, float]:
-        """Requests, tokens and cost over every session of this run."""
+    def totals(self) -> dict[str, float | None]:
+        """Requests, tokens and cost over every session of this run (a cost no session
+        could price stays None, not 0)."""
         session = self.stats.summary()
-        return {
-            key: round(float(self._previous.get(key, 0)) + float(session.get(key) or 0), 6)
-            for key in TOTAL_KEYS
-        }
+        totals: dict[str, float | None] = {}
+        for key in TOTAL_KEYS:
+            parts = [
+                value for value in (self._previous.get(key), session.get(key)) if value is not None
+            ]
+            totals[key] = round(sum(float(value) for value in parts), 6) if parts else None
+        return totals
 
     def write(self, status: str, shards: bool = False) -> None:
         self._last_write = time.monotonic()
@@ -77,7 +96,7 @@ class ManifestWriter:
                 "resolved": recipe.model_dump(mode="json"),
             },
             "seed": recipe.seed,
-            "teacher": self.provenance.teacher,
+            "teacher": self.teacher,
             "counts": self.stats.outcomes(),
             "session": self.stats.summary(),
             "totals": self.totals(),
@@ -89,3 +108,62 @@ class ManifestWriter:
         if shards:
             manifest["shards"] = shard_summaries(self.out_dir)
         write_manifest(self.out_dir, manifest)
+
+
+class _RecipeFields(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    fingerprint: str
+    name: str
+
+
+class ManifestFields(BaseModel):
+    """The manifest fields tinygen reads back; the others are kept as they are."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
+
+    tinygen_version: str | None = None
+    recipe: _RecipeFields
+    totals: dict[str, float | None] = Field(default_factory=dict)
+    sessions: int = Field(0, ge=0)
+    started_at: str | None = None
+
+
+def read_manifest(out_dir: Path) -> dict | None:
+    """The manifest of a run directory as a plain dict holding (at least) every field of
+    `ManifestFields`, or None if there is none."""
+    path = out_dir / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise TinygenError(
+            f"{path} is corrupt (not valid JSON)",
+            "delete manifest.json: the next run rebuilds it from the records, which are intact",
+        ) from None
+    except OSError as exc:
+        raise TinygenError(
+            f"cannot read {path}: {exc.strerror}", "make it a readable file, or delete it"
+        ) from None
+    try:
+        return ManifestFields.model_validate(value).model_dump()
+    except ValidationError as exc:
+        raise TinygenError(
+            f"{path} is not a tinygen manifest ({_first_problem(exc)})",
+            f"if {out_dir} holds a tinygen run, delete manifest.json: the next run rebuilds "
+            "it from the records",
+        ) from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    if not error["loc"]:
+        return "not a JSON object"
+    return f"field {'.'.join(map(str, error['loc']))}: {error['msg']}"
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> None:
+    """Replace the manifest atomically: readers see the old one or the new one, whole."""
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(out_dir / MANIFEST, text)

@@ -4,34 +4,25 @@ from __future__ import annotations
 
 import fcntl
 import json
-import re
 from pathlib import Path
 from typing import IO
 
-from tinygen.dedup.seen import SIGNATURES, STATE_DIR
 from tinygen.errors import TinygenError, UsageError
 from tinygen.recipe.model import ResolvedRecipe
-from tinygen.report.card import CARD, is_own_card
-from tinygen.report.plots import PLOT_FILES, PLOTS_DIR
-from tinygen.rundir.runlog import RUN_LOG
-from tinygen.rundir.store import (
+from tinygen.rundir.jsonl import SHARD_LINE
+from tinygen.rundir.layout import (
+    CARD,
     DATA_DIR,
-    FAILED,
-    MANIFEST,
-    REJECTED,
-    SHARD_LINE,
-    ScanResult,
-    read_manifest,
-    scan,
+    LOCK,
+    PLOTS_DIR,
+    STATE_DIR,
+    is_own_card,
+    own_files,
+    shard_paths,
 )
+from tinygen.rundir.manifest import read_manifest
+from tinygen.rundir.store import ScanResult, scan
 
-LOCK = ".lock"
-SHARD_NAME = re.compile(r"part-\d{5}\.jsonl")
-OWN_FILES = (MANIFEST, "manifest.json.tmp", REJECTED, FAILED, RUN_LOG, CARD + ".tmp")
-OWN_DIR_FILES = {
-    STATE_DIR: (SIGNATURES, SIGNATURES + ".tmp"),
-    PLOTS_DIR: PLOT_FILES,
-}
 SHOWN_ENTRIES = 3  # entries of a foreign --out named in the error
 
 
@@ -89,7 +80,7 @@ def refuse_foreign_dir(out_dir: Path, overwrite: bool) -> None:
 
 def holds_shards(out_dir: Path) -> bool:
     """tinygen shards are here (a run whose manifest.json was deleted)."""
-    shards = sorted(p for p in (out_dir / DATA_DIR).glob("part-*.jsonl") if p.is_file())
+    shards = shard_paths(out_dir)
     return bool(shards) and _is_record_line(shards[0])
 
 
@@ -163,14 +154,10 @@ def remove_run_files(out_dir: Path) -> None:
     stays where it is."""
     if not out_dir.is_dir():
         return
-    paths = [out_dir / name for name in OWN_FILES]
-    paths += [p for p in (out_dir / DATA_DIR).glob("part-*.jsonl") if SHARD_NAME.fullmatch(p.name)]
-    paths += [out_dir / folder / name for folder, names in OWN_DIR_FILES.items() for name in names]
+    for path in own_files(out_dir):
+        path.unlink()
     if is_own_card(out_dir / CARD):
-        paths.append(out_dir / CARD)
-    for path in paths:
-        if path.is_file() and not path.is_symlink():
-            path.unlink()
-    for folder in (DATA_DIR, *OWN_DIR_FILES):
+        (out_dir / CARD).unlink()
+    for folder in (DATA_DIR, STATE_DIR, PLOTS_DIR):
         if (out_dir / folder).is_dir() and _empty(out_dir / folder):
             (out_dir / folder).rmdir()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from tinygen.engine.records import utc_now
+from tinygen.rundir.layout import RUN_LOG
 from tinygen.text.redact import redact
 
-RUN_LOG = "run.log"
+
+def utc_now() -> str:
+    """Current UTC time, ISO 8601 with seconds (every time stamp a run writes)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class RunLog:

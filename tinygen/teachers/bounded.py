@@ -56,5 +56,7 @@ async def _decoded(response: httpx2.Response, bound: int) -> AsyncIterator[bytes
                 yield decoder.decompress(data, bound + 1)
                 data = decoder.unconsumed_tail
         yield decoder.flush()
+        if not decoder.eof:
+            raise BadEncoding(f"the {encoding} body ends before its end marker")
     except zlib.error as exc:
         raise BadEncoding(f"the {encoding} body is corrupt: {exc}") from None

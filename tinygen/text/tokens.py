@@ -1,12 +1,18 @@
-"""The one word tokenizer: lowercase words, with inner apostrophes."""
+"""The one word tokenizer, for every word count and word check: checks (lengths,
+repetition, required words, vocabulary), `tinygen stats`, the card.
+
+A word is a run of letters or digits (any script: "café", "naïve", "5"), with inner
+apostrophes ("don't", "o'clock"; the curly ’ counts as '), lowercased. Punctuation,
+dashes and hyphens separate words ("ice-cream" is two).
+"""
 
 from __future__ import annotations
 
 import re
 
-WORD_RE = re.compile(r"[a-z]+(?:'[a-z]+)?")
+WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
 def word_tokens(text: str) -> list[str]:
-    """Lowercase word tokens of `text` (letters, with inner apostrophes)."""
-    return WORD_RE.findall(text.lower())
+    """Lowercase word tokens of `text`."""
+    return WORD_RE.findall(text.lower().replace("’", "'"))

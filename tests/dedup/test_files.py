@@ -13,10 +13,12 @@ import pytest
 
 import tinygen.dedup.files
 from tests.conftest import cli, gen_args, run_cli_subprocess
-from tinygen.dedup.files import REPORT, SUMMARY, dedup_files
+from tinygen.dedup.files import dedup_files
 from tinygen.dedup.minhash import NearDupConfig
 from tinygen.errors import TinygenError, UsageError
-from tinygen.rundir.store import JsonlAppender
+from tinygen.rundir.jsonl import JsonlAppender
+from tinygen.rundir.layout import DEDUP_REPORT as REPORT
+from tinygen.rundir.layout import DEDUP_SUMMARY as SUMMARY
 
 WORDS = [f"word{i}" for i in range(3000)]
 

@@ -11,7 +11,8 @@ import sys
 import time
 
 from tests.conftest import KEY, cli, gen_args, read_jsonl, shard_records
-from tinygen.dedup.minhash import NearDupConfig, NearDupIndex
+from tinygen.dedup.index import NearDupIndex
+from tinygen.dedup.minhash import NearDupConfig
 
 RECORD_FIELDS = {
     "id",

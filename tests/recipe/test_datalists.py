@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-WORDLISTS = Path(__file__).parent.parent / "wordlists"
+from tests.conftest import ROOT
+
+WORDLISTS = ROOT / "wordlists"
 STORIES = WORDLISTS / "stories"
 CODE = WORDLISTS / "code"
 

@@ -234,13 +234,13 @@ def test_allow_path_travels_to_worker_processes(tmp_path, server):
     args = gen_args(srv.base_url, tmp_path / "out", 4, "--workers", "2", recipe=recipe)
     code, _, err = cli(*args, "--allow-path", str(tmp_path))
     assert code == 0, err
-    setups = worker_setups(
-        PoolSpec(2, recipe, {}, TeacherOptions(base_url="http://x/v1"), (str(tmp_path),)),
-        load_recipe(recipe, allow_paths=[tmp_path]).fingerprint,
+    setups = worker_setups(  # workers are sent the lists: they read no file
+        PoolSpec(2, TeacherOptions(base_url="http://x/v1")),
+        load_recipe(recipe, allow_paths=[tmp_path]),
         6,
         Gate(Budget(), None),
     )
-    assert [setup.allow_paths for setup in setups] == [(str(tmp_path),)] * 2
+    assert [setup.recipe.lists["noun"] for setup in setups] == [("cat", "dog")] * 2
 
 
 @pytest.mark.parametrize(

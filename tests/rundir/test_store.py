@@ -14,14 +14,9 @@ from tests.openai_server import run_server
 from tinygen.dedup.seen import _shard_texts
 from tinygen.errors import TinygenError
 from tinygen.report.card import first_record
-from tinygen.rundir.store import (
-    SHARD_LINE,
-    ShardWriter,
-    read_manifest,
-    read_records,
-    repair_torn_tail,
-    scan,
-)
+from tinygen.rundir.jsonl import SHARD_LINE, read_records, repair_torn_tail
+from tinygen.rundir.manifest import read_manifest
+from tinygen.rundir.store import ShardWriter, scan
 
 SHARD = "data/part-00000.jsonl"
 

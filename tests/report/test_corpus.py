@@ -3,73 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from tests.helpers import make_run, story_run
 from tinygen.errors import TinygenError
 from tinygen.report import corpus as report
 from tinygen.report.corpus import corpus_stats, histogram, names_in
 from tinygen.report.view import render_stats, short_summary
 from tinygen.teachers.prices import price_entry
-
-STORIES = [
-    # text, noun, verb, features
-    ("Once upon a time, Tom saw a cat. The cat ran.", "cat", "run", ["Dialogue"]),
-    ("Once upon a time, Tom had a dog. They played with Tom.", "dog", "jump", []),
-    ("One day Mia jumped over a big ball.", "ball", "jump", ["Dialogue", "Twist"]),
-    ("Once upon a time there was a hat on a farm.", "tree", "sing", []),
-]
-LISTS = {
-    "noun": {"file": None, "items": ["cat", "dog", "ball", "hat", "tree"], "draw": 1},
-    "verb": {"file": None, "items": ["jump", "run", "sing"], "draw": 1},
-    "place": {"file": None, "items": ["the big park", "a farm"], "draw": 1},
-}
-
-
-def make_run(
-    path: Path,
-    texts: list[str],
-    variables: list[dict] | None = None,
-    *,
-    model: str = "gpt-4o-mini",
-    name: str = "hand",
-    lists: dict | None = None,
-) -> Path:
-    """Write a minimal run directory: manifest.json and one shard of records."""
-    (path / "data").mkdir(parents=True)
-    manifest = {
-        "status": "done",
-        "seed": 0,
-        "recipe": {
-            "name": name,
-            "source": str(path.parent / "recipe.toml"),
-            "fingerprint": "f" * 64,
-            "resolved": {"name": name, "description": "hand-made", "lists": lists or {}},
-        },
-        "teacher": {"kind": "openai-compatible", "host": "example.org", "model": model},
-        "counts": {"target": len(texts)},
-    }
-    (path / "manifest.json").write_text(json.dumps(manifest))
-    lines = []
-    for index, text in enumerate(texts):
-        record = {
-            "id": f"ffffffffffff-{index:08d}",
-            "index": index,
-            "text": text,
-            "variables": (variables or [{}] * len(texts))[index],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 100},
-            "finish_reason": "stop",
-        }
-        lines.append(json.dumps(record) + "\n")
-    (path / "data" / "part-00000.jsonl").write_text("".join(lines))
-    return path
-
-
-def story_run(path: Path) -> Path:
-    variables = [{"noun": n, "verb": v, "features": f} for _, n, v, f in STORIES]
-    return make_run(path, [s[0] for s in STORIES], variables, lists=LISTS)
 
 
 def test_distinct_n_is_unique_over_total_ngrams(tmp_path):

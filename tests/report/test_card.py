@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli, gen_args, shard_records
-from tests.test_report import make_run, story_run
+from tests.conftest import ROOT, cli, gen_args, shard_records
+from tests.helpers import make_run, story_run
 from tinygen.report.card import front_matter, size_category, write_card
 from tinygen.report.corpus import corpus_stats
+from tinygen.rundir.fields import RECORD_FIELDS
 
 yaml = pytest.importorskip("yaml")
 
@@ -106,3 +107,22 @@ def test_datasets_loads_a_run_directory_as_is(server, tmp_path, monkeypatch):
         assert sorted(ds["index"]) == sorted(r["index"] for r in shard_records(directory))
         assert isinstance(ds[0]["variables"]["features"], list)
         assert ds[0]["messages"][0]["role"] in ("system", "user")
+        assert isinstance(ds[0]["checks"], dict), "checks must load as a struct, not JSON text"
+        loaded = {row["index"]: row["checks"] for row in ds}
+        for record in shard_records(directory):
+            assert loaded[record["index"]] == record["checks"]
+
+
+def test_readme_record_table_is_the_field_table():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Record fields", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split(" | ", 1) for line in section.splitlines()[2:]]
+    table = [(name.strip("| `"), meaning.rstrip(" |")) for name, meaning in rows]
+    assert table == [(field.name, field.meaning) for field in RECORD_FIELDS]
+
+
+def test_records_have_the_fields_of_the_table(server, tmp_path):
+    srv = server()
+    assert cli(*gen_args(srv.base_url, tmp_path / "run", 3))[0] == 0
+    for record in shard_records(tmp_path / "run"):
+        assert list(record) == [field.name for field in RECORD_FIELDS]

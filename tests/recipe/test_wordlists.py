@@ -3,13 +3,14 @@
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
+
 lemminflect = pytest.importorskip("lemminflect")
 
-WORDLISTS = Path(__file__).parent.parent / "wordlists"
+WORDLISTS = ROOT / "wordlists"
 VOCAB = WORDLISTS / "vocab"
 LISTS = {"noun": "nouns.txt", "verb": "verbs.txt", "adjective": "adjectives.txt"}
 UPOS = {"noun": "NOUN", "verb": "VERB", "adjective": "ADJ"}

@@ -12,15 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import TINY, cli, gen_args, read_jsonl, shard_records
-
-
-def wait_for_requests(srv, count: int, timeout: float = 30.0) -> None:
-    """Block until the server has seen `count` requests (the run is under way)."""
-    deadline = time.monotonic() + timeout
-    while len(srv.requests()) < count:
-        assert time.monotonic() < deadline, "the run never reached the server"
-        time.sleep(0.05)
+from tests.conftest import TINY, cli, gen_args, read_jsonl, shard_records, wait_for_requests
 
 
 def start_generate(srv, out, n: int, *, concurrency: int, wait_for: int):

@@ -12,8 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.conftest import KEY, TINY, cli, gen_args, read_jsonl, shard_records
-from tests.test_reliability import wait_for_requests
+from tests.conftest import KEY, TINY, cli, gen_args, read_jsonl, shard_records, wait_for_requests
 from tinygen.engine.generation import RunConfig, generate
 from tinygen.engine.pool import PoolSpec, worker_count, worker_setups
 from tinygen.errors import TinygenError
@@ -26,7 +25,7 @@ from tinygen.text.cores import available_cores
 def test_limits_are_split_so_workers_together_stay_under_them():
     options = TeacherOptions(base_url="http://x/v1", concurrency=257, rpm=600)
     gate = Gate(Budget(max_requests=7, max_tokens=1001, max_cost=3.0), Prices(1, 2), tpm=9000)
-    setups = worker_setups(PoolSpec(3, "tiny", {}, options), "f" * 64, 6, gate)
+    setups = worker_setups(PoolSpec(3, options), load_recipe(TINY), 6, gate)
     assert sum(s.teacher.concurrency for s in setups) == 257
     assert sum(s.budget.max_requests for s in setups) == 7
     assert sum(s.budget.max_tokens for s in setups) == 1001
@@ -197,9 +196,13 @@ def test_a_worker_that_cannot_start_stops_the_run_before_any_request(server, tmp
     srv = server()
     options = TeacherOptions(base_url=srv.base_url, api_key=KEY, concurrency=8)
     config = RunConfig(out_dir=tmp_path, target=5, concurrency=8, progress=False)
-    config = replace(config, pool=PoolSpec(2, "no-such-recipe", {}, options))
+    config = replace(config, pool=PoolSpec(2, options))
+    resolved = load_recipe(TINY)  # renamed after its fingerprint was taken: workers refuse it
+    resolved = replace(
+        resolved, recipe=resolved.recipe.model_copy(update={"name": "no-such-recipe"})
+    )
     with pytest.raises(TinygenError) as raised:
-        generate(load_recipe(TINY), make_teacher(options), config)
+        generate(resolved, make_teacher(options), config)
     assert "no-such-recipe" in raised.value.message
     assert srv.requests() == []
     assert _children(os.getpid()) == [srv.proc.pid]  # no worker left behind
