@@ -28,7 +28,7 @@ from tinygen.report.corpus import corpus_stats
 from tinygen.report.view import render_stats, short_summary
 from tinygen.rundir.layout import DEDUP_REPORT
 from tinygen.teachers.factory import TeacherChoice, TeacherOptions, make_teacher
-from tinygen.teachers.limits import Budget, make_gate
+from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Budget, make_gate
 from tinygen.teachers.prices import prices_for
 from tinygen.teachers.retry import RetryPolicy
 from tinygen.text.redact import redact
@@ -115,7 +115,7 @@ def generate_command(
         str | None,
         typer.Option(help="GGUF file for the local teacher (default: SmolLM2-135M-Instruct)."),
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=4096)] = 64,
+    concurrency: Annotated[int, typer.Option(min=1, max=4096)] = DEFAULT_CONCURRENCY,
     workers: Annotated[
         int | None,
         typer.Option(

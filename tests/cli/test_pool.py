@@ -18,7 +18,8 @@ from tinygen.engine.pool import PoolSpec, worker_count, worker_setups
 from tinygen.errors import TinygenError
 from tinygen.recipe.load import load_recipe
 from tinygen.teachers.factory import TeacherOptions, make_teacher
-from tinygen.teachers.limits import Budget, Gate, Prices
+from tinygen.teachers.limits import Budget, Gate
+from tinygen.teachers.prices import Prices
 from tinygen.text.cores import available_cores
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import tinygen.dedup.files
+import tinygen.dedup.output
 from tests.conftest import cli, gen_args, run_cli_subprocess
 from tinygen.dedup.files import dedup_files
 from tinygen.dedup.minhash import NearDupConfig
@@ -369,7 +370,7 @@ def test_an_out_holding_only_empty_folders_is_used(tmp_path: Path) -> None:
 
 
 def test_an_unwritable_place_is_refused(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(tinygen.dedup.files.os, "access", lambda *_args: False)  # as if not root
+    monkeypatch.setattr(tinygen.dedup.output.os, "access", lambda *_args: False)  # as if not root
     with pytest.raises(UsageError, match=r"cannot be created: .* is not writable"):
         dedup_files([tmp_path / "nope.jsonl"], tmp_path / "new" / "out", progress=False)
     (tmp_path / "empty").mkdir()

@@ -10,8 +10,9 @@ import pytest
 from tests.helpers import Waits, bad_key, rate_limited, server_error, tiny
 from tinygen.checks.base import Rejection
 from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
-from tinygen.engine.records import record_id
+from tinygen.engine.records import record_id, rejected_record
 from tinygen.recipe.items import build_item
+from tinygen.rundir.jsonl import dump_line
 from tinygen.teachers.base import Completion, TeacherCallError
 from tinygen.teachers.fake import FakeTeacher, story
 from tinygen.teachers.limits import AdaptiveConcurrency, Budget, Gate
@@ -152,3 +153,11 @@ def test_duplicate_line_is_the_candidate_with_the_reason():
     finished = ask(make_asker(FakeTeacher(TEXT)))
     line = json.loads(duplicate_line(finished, Rejection("duplicate", "same as item 0")))
     assert line == {**json.loads(finished.line), "reason": "duplicate", "detail": "same as item 0"}
+
+
+@pytest.mark.parametrize("chars", [40, 20_000])
+def test_a_duplicates_line_is_the_rejected_record_of_its_candidate(chars):
+    record = {"id": "x", "index": 3, "text": 'é"q" ' * (chars // 5), "checks": {"words": 2}}
+    candidate = Finished(3, Kind.CANDIDATE, line=dump_line(record))
+    rejection = Rejection("near_duplicate", "0.91 like item 2", 0.91)
+    assert duplicate_line(candidate, rejection) == dump_line(rejected_record(record, rejection))

@@ -7,19 +7,22 @@ from collections import Counter
 import pytest
 
 from tinygen.engine.counters import RunStats
-from tinygen.teachers.limits import Budget, Gate, Prices
+from tinygen.teachers.limits import Budget, Gate
+from tinygen.teachers.prices import Prices
 
 
-def stats(**fields) -> RunStats:
+def stats(gate: Gate | None = None, **fields) -> RunStats:
+    gate = gate or Gate.unlimited()
+    gate.tally(12, 0, 0)  # the gate counts the requests
     return RunStats(
         target=10,
         accepted=4,
         rejected=Counter({"near_duplicate": 1, "empty": 2, "duplicate": 3}),
         failed=Counter({"timeout": 1}),
         retries=Counter({"server_error": 2, "rate_limit": 5}),
-        requests=12,
         prompt_tokens=100,
         completion_tokens=250,
+        gate=gate,
         **fields,
     )
 

@@ -36,7 +36,8 @@ from tinygen.recipe.items import build_item
 from tinygen.recipe.load import load_recipe
 from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.factory import TeacherOptions
-from tinygen.teachers.limits import Budget, Prices
+from tinygen.teachers.limits import Budget
+from tinygen.teachers.prices import Prices
 
 
 def setup(recipe: str = TINY) -> WorkerSetup:

@@ -13,7 +13,9 @@ from tinygen.engine.counters import RunStats
 from tinygen.errors import TinygenError
 from tinygen.rundir import manifest as manifest_module
 from tinygen.rundir.manifest import ManifestWriter, read_manifest
-from tinygen.teachers.limits import Budget, Gate, Prices
+from tinygen.rundir.outdir import prepare_out_dir
+from tinygen.teachers.limits import Budget, Gate
+from tinygen.teachers.prices import Prices
 
 TEACHER = {"kind": "fake", "host": "fake", "model": "test-model"}
 EARLY = "2020-01-02T03:04:05+00:00"
@@ -21,6 +23,7 @@ EARLY = "2020-01-02T03:04:05+00:00"
 
 def writer(out, **counts) -> ManifestWriter:
     gate = Gate(Budget(), Prices(1.0, 2.0))
+    gate.tally(counts.pop("requests", 0), 0, 0)  # the gate counts the requests
     gate.cost = counts.pop("cost", 0.0)
     return ManifestWriter(out, tiny(), TEACHER, RunStats(target=10, gate=gate, **counts))
 
@@ -66,7 +69,7 @@ def test_totals_are_carried_across_sessions(tmp_path):
     first.start(30)
     first.finish("budget_reached")
     second = writer(tmp_path, requests=2, prompt_tokens=1, completion_tokens=2, cost=0.5)
-    second.start(30)
+    second.start(30, read_manifest(tmp_path))
     written = manifest(tmp_path)
     assert written["sessions"] == 2
     assert written["started_at"] == EARLY
@@ -79,7 +82,7 @@ def test_totals_are_carried_across_sessions(tmp_path):
     }
     second.finish("done")
     third = writer(tmp_path, requests=1)
-    third.start(30)
+    third.start(30, read_manifest(tmp_path))
     assert manifest(tmp_path)["sessions"] == 3
     assert manifest(tmp_path)["totals"]["requests"] == 6
 
@@ -105,4 +108,4 @@ def test_read_manifest_refuses_what_it_cannot_trust(tmp_path):
     with pytest.raises(TinygenError, match=r"not a tinygen manifest \(field recipe.fingerprint"):
         read_manifest(tmp_path)
     with pytest.raises(TinygenError, match="not a tinygen manifest"):
-        writer(tmp_path).start(30)  # a new session does not build on a damaged one
+        prepare_out_dir(tmp_path, tiny(), overwrite=False)  # no session builds on it

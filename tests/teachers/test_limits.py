@@ -13,11 +13,11 @@ from tinygen.teachers.limits import (
     Budget,
     BudgetReached,
     Gate,
-    Prices,
     RequestPacer,
     TokenBucket,
     make_gate,
 )
+from tinygen.teachers.prices import Prices
 
 
 class Clock:
@@ -111,3 +111,14 @@ def test_cost_budget_needs_prices():
     with pytest.raises(UsageError, match="needs the price of model 'my-model'") as info:
         make_gate("my-model", Budget(max_cost=1.0), None, None)
     assert "--price-in" in info.value.hint
+
+
+def test_the_gate_prices_tokens_with_the_one_formula():
+    from tinygen.teachers import prices
+
+    assert Prices is prices.Prices  # limits re-exports the one Prices, it has none of its own
+    table = prices.prices_for("gpt-4o-mini", None, None)
+    gate = Gate(Budget(max_cost=1.0), table, sleep=no_sleep)
+    run(gate.admit(10, 100))(80, 800)
+    gate.tally(1, 20, 200)
+    assert gate.cost == pytest.approx(table.cost(80, 800) + table.cost(20, 200))

@@ -15,9 +15,7 @@ removes what it wrote, so a refused or failed run leaves `OUT` as it found it.
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -38,6 +36,7 @@ from rich.progress import (
 
 from tinygen.dedup.index import NearDupIndex
 from tinygen.dedup.minhash import BATCH, NearDupConfig, signatures_normalized
+from tinygen.dedup.output import check_out_dir, make_out_dir, remove_outputs
 from tinygen.errors import TinygenError, UsageError
 from tinygen.rundir.jsonl import JsonlAppender
 from tinygen.rundir.layout import (
@@ -47,14 +46,11 @@ from tinygen.rundir.layout import (
     MANIFEST,
     atomic_write,
     shard_paths,
-    temporary,
 )
-from tinygen.rundir.outdir import foreign_entries
 from tinygen.rundir.store import ShardWriter
 from tinygen.text.canonical import normalize_text, normalized_key
 from tinygen.text.encoding import describe_unencodable, unencodable_at
 
-SHOWN_ENTRIES = 3  # entries of a foreign --out named in the error
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -118,82 +114,6 @@ def _jsonl_under(directory: Path) -> list[Path]:
         elif child.suffix == ".jsonl":
             files.append(child)
     return files
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    """Refuse an --out that is a file, cannot be made, or holds anything (call it before any
-    input is read): a user's folder is never written into."""
-    if not out_dir.exists():
-        _check_creatable(out_dir)
-    elif not out_dir.is_dir():
-        raise UsageError(
-            f"--out {out_dir} is a file", "give --out a directory path (it is made if missing)"
-        )
-    else:
-        _check_empty(out_dir)
-
-
-def _check_creatable(out_dir: Path) -> None:
-    """The nearest existing folder above `out_dir` is a folder we may write in."""
-    parent = next((p for p in out_dir.parents if p.exists()), None)
-    if parent is None:
-        return  # mkdir will say why
-    if not parent.is_dir():
-        raise UsageError(
-            f"--out {out_dir} is under {parent}, which is a file",
-            "choose a place for --out that is not inside a file",
-        )
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"--out {out_dir} cannot be created: {parent} is not writable",
-            "choose a writable place for --out",
-        )
-
-
-def _check_empty(out_dir: Path) -> None:
-    """An existing --out may hold nothing but empty folders."""
-    if not os.access(out_dir, os.R_OK | os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out_dir} is not writable", "choose a writable place for --out")
-    shards = list((out_dir / DATA_DIR).glob("*.jsonl")) if (out_dir / DATA_DIR).is_dir() else []
-    ours = [out_dir / DEDUP_REPORT, out_dir / DEDUP_SUMMARY, out_dir / MANIFEST]
-    if shards or any(path.exists() for path in ours):
-        raise UsageError(
-            f"--out {out_dir} already holds data", "choose an empty or new directory for --out"
-        )
-    entries = foreign_entries(out_dir)
-    if entries:
-        shown = ", ".join(entries[:SHOWN_ENTRIES])
-        more = f" and {len(entries) - SHOWN_ENTRIES} more" if len(entries) > SHOWN_ENTRIES else ""
-        raise UsageError(
-            f"--out {out_dir} is not empty and holds no tinygen output ({shown}{more})",
-            "choose a new or empty directory for --out: dedup writes only into folders it makes",
-        )
-
-
-def _make_out_dir(out_dir: Path) -> list[Path]:
-    """Make `out_dir/data` and the folders missing above it; return those made, innermost
-    first. A folder the system refuses is a TinygenError naming it and why."""
-    target = out_dir / DATA_DIR
-    missing = list(itertools.takewhile(lambda p: not p.exists(), [target, *target.parents]))
-    made: list[Path] = []
-    for path in reversed(missing):
-        try:
-            path.mkdir()
-        except OSError as exc:
-            _remove_dirs(made)
-            where = f"--out {out_dir}" if path == out_dir else f"{path} (for --out {out_dir})"
-            raise TinygenError(
-                f"cannot create {where}: {exc.strerror or exc}", "choose a writable place for --out"
-            ) from exc
-        made.insert(0, path)
-    return made
-
-
-def _remove_dirs(folders: list[Path]) -> None:
-    """Remove `folders` (innermost first) that are empty."""
-    for folder in folders:
-        with suppress(OSError):
-            folder.rmdir()
 
 
 def _parse(raw: bytes, path: Path, number: int, text_field: str) -> dict:
@@ -411,23 +331,23 @@ def dedup_files(
     """Remove exact and near duplicates from `inputs`, writing a clean corpus to `out_dir`."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
+    check_out_dir(out_dir)
     files = input_files([Path(p) for p in inputs])
-    made = _make_out_dir(out_dir)
+    made = make_out_dir(out_dir)
     try:
         report = _dedup(files, out_dir, text_field, near, shard_size, progress)
         report.inputs, report.files = [str(p) for p in inputs], len(files)
         report.seconds = round(time.perf_counter() - started, 3)
         _write_summary(out_dir, report, near, text_field)
     except OSError as exc:
-        _remove_outputs(out_dir, made)
+        remove_outputs(out_dir, made)
         raise TinygenError(
             f"writing {exc.filename or out_dir} failed: {exc.strerror or exc} "
             f"(the partial output in {out_dir} was removed)",
             "free some disk space or choose another --out, then run again",
         ) from exc
     except BaseException:
-        _remove_outputs(out_dir, made)
+        remove_outputs(out_dir, made)
         raise
     return report
 
@@ -455,16 +375,6 @@ def _dedup(
         raise
     deduper.close()
     return deduper.report
-
-
-def _remove_outputs(out_dir: Path, made: list[Path]) -> None:
-    """Delete what a failed pass wrote and the folders it made (the directory held no data
-    before it started)."""
-    staging = temporary(out_dir / DEDUP_SUMMARY)
-    for path in [*shard_paths(out_dir), out_dir / DEDUP_REPORT, staging]:
-        with suppress(OSError):
-            path.unlink(missing_ok=True)
-    _remove_dirs(made)
 
 
 def _status(report: DedupReport) -> str:

@@ -16,7 +16,14 @@ import numpy as np
 
 from tinygen.checks.base import Answer, Rejection, first_rejection
 from tinygen.checks.build import build_checks, build_code_check
-from tinygen.engine.records import Provenance, accepted_record, failed_record, rejected_record
+from tinygen.engine.records import (
+    REJECTED_TEXT_CHARS,
+    Provenance,
+    accepted_record,
+    failed_record,
+    rejected_record,
+    rejection_fields,
+)
 from tinygen.recipe.items import Item, build_item
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.rundir.jsonl import dump_line
@@ -75,14 +82,14 @@ class Asker:
         gate: Gate,
         policy: RetryPolicy,
         concurrency: AdaptiveConcurrency,
+        provenance: Provenance | None = None,
     ) -> None:
         self.resolved = resolved
         self.teacher = teacher
         self.gate = gate
         self.policy = policy
         self.concurrency = concurrency
-        model = resolved.recipe.teacher.model
-        self.provenance = Provenance(resolved, {**teacher.describe(), "model": model})
+        self.provenance = provenance or Provenance.of(resolved, teacher)
         self.checks = build_checks(resolved)
         self.code_check = build_code_check(resolved)
 
@@ -204,8 +211,11 @@ def _known_or(count: int | None, reserved: int) -> int:
 
 
 def duplicate_line(finished: Finished, rejection: Rejection) -> str:
-    """The rejected-file line of a candidate that dedup refused."""
-    return dump_line(rejected_record(json.loads(finished.line), rejection))
+    """The rejected-file line of a candidate that dedup refused: its line with the
+    rejection's fields appended (decoded again only if its text may need cutting)."""
+    if len(finished.line) > REJECTED_TEXT_CHARS:
+        return dump_line(rejected_record(json.loads(finished.line), rejection))
+    return finished.line[:-1] + "," + dump_line(rejection_fields(rejection))[1:]
 
 
 def _prompt_tokens(item: Item) -> int:

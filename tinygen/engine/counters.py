@@ -21,7 +21,6 @@ class RunStats:
     rejected: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
-    requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     in_flight: int = 0
@@ -29,6 +28,12 @@ class RunStats:
     gate: Gate | None = None
     concurrency: Asks | None = None  # its current and maximum concurrency
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def requests(self) -> int:
+        """Requests sent in this session: the gate counts each as it admits it (workers'
+        gates report theirs to the main process's), so they are counted once."""
+        return self.gate.requests if self.gate is not None else 0
 
     @property
     def duplicates(self) -> int:

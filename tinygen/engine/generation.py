@@ -30,7 +30,7 @@ from tinygen.rundir.outdir import lock_out_dir, prepare_out_dir, refuse_foreign_
 from tinygen.rundir.runlog import RunLog
 from tinygen.rundir.store import ScanResult, ShardWriter
 from tinygen.teachers.base import Teacher, TeacherCallError
-from tinygen.teachers.limits import AdaptiveConcurrency, Gate
+from tinygen.teachers.limits import DEFAULT_CONCURRENCY, AdaptiveConcurrency, Gate
 from tinygen.teachers.retry import RetryPolicy
 from tinygen.text.redact import redact
 
@@ -45,7 +45,7 @@ class RunConfig:
     out_dir: Path
     target: int
     max_items: int | None = None
-    concurrency: int = 64
+    concurrency: int = DEFAULT_CONCURRENCY
     overwrite: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     gate: Gate | None = None
@@ -104,8 +104,7 @@ class Generation:
         self.config = config
         self.gate = config.gate or Gate.unlimited()
         self.stats = RunStats(target=config.target, gate=self.gate)
-        model = resolved.recipe.teacher.model
-        self.provenance = Provenance(resolved, {**teacher.describe(), "model": model})
+        self.provenance = Provenance.of(resolved, teacher)  # the one for this process
         self.manifest = ManifestWriter(
             config.out_dir, resolved, self.provenance.teacher, self.stats
         )
@@ -189,7 +188,9 @@ class Generation:
             self.log.info(f"asking in {len(setups)} worker processes")
             return pool
         concurrency = AdaptiveConcurrency(config.concurrency)
-        asker = Asker(self.resolved, self.teacher, self.gate, config.retry, concurrency)
+        asker = Asker(
+            self.resolved, self.teacher, self.gate, config.retry, concurrency, self.provenance
+        )
         asks = InProcessAsks(asker, concurrency)
         await asks.start()
         return asks
@@ -203,7 +204,7 @@ class Generation:
         self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
         self._count_resumed(scan)
         self._open_writers(scan)
-        self.manifest.start(self.config.item_cap)
+        self.manifest.start(self.config.item_cap, scan.manifest)
         self.log = RunLog(self.config.out_dir)
         self.log.info(run_header(self.resolved, self.teacher, self.config))
         self.log.info(f"resumed: {scan.accepted} accepted, {len(scan.done)} items done")
@@ -268,7 +269,6 @@ class Generation:
     def _handle(self, finished: Finished) -> None:
         """Write one finished item to exactly one file and count it."""
         stats = self.stats
-        stats.requests += finished.attempts
         stats.retries.update(finished.retried)
         if finished.kind in (Kind.UNSENT, Kind.CANCELLED):
             self._unasked(finished)

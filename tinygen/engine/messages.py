@@ -21,7 +21,8 @@ from tinygen.engine.asker import Finished
 from tinygen.errors import TinygenError
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.teachers.factory import TeacherOptions
-from tinygen.teachers.limits import Budget, Prices
+from tinygen.teachers.limits import Budget
+from tinygen.teachers.prices import Prices
 
 _LENGTH = struct.Struct(">I")
 _HINT = "rerun with --workers 1 (and TINYGEN_DEBUG=1 for the traceback)"

@@ -46,7 +46,7 @@ class ProgressDisplay:
 
 def status_line(stats: RunStats) -> str:
     """One line of rates and counts, e.g. for the live display."""
-    sent = stats.gate.requests if stats.gate else stats.requests
+    sent = stats.requests
     parts = [
         f"{sent / stats.elapsed:.1f} req/s",
         f"{stats.completion_tokens / stats.elapsed:.0f} tok/s",

@@ -7,7 +7,7 @@ from tinygen.checks.base import Rejection
 from tinygen.recipe.items import Item
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.rundir.runlog import utc_now
-from tinygen.teachers.base import Completion
+from tinygen.teachers.base import Completion, Teacher
 from tinygen.teachers.retry import CallOutcome
 from tinygen.text.canonical import sha256_hex
 from tinygen.text.encoding import make_encodable
@@ -35,6 +35,11 @@ class Provenance:
             "fingerprint": resolved.fingerprint,
             "template_hash": resolved.template_hash,
         }
+
+    @classmethod
+    def of(cls, resolved: ResolvedRecipe, teacher: Teacher) -> Provenance:
+        """The provenance of a run asking `teacher` (its description, the recipe's model)."""
+        return cls(resolved, {**teacher.describe(), "model": resolved.recipe.teacher.model})
 
     def base(self, item: Item) -> dict[str, object]:
         """The fields every outcome of `item` carries."""
@@ -77,12 +82,18 @@ def usage_field(completion: Completion) -> dict[str, object]:
     return usage
 
 
+def rejection_fields(rejection: Rejection) -> dict[str, object]:
+    """What a rejected record adds to the record: `reason`, `detail`, and `value`."""
+    fields: dict[str, object] = {"reason": rejection.reason, "detail": rejection.detail}
+    if rejection.value is not None:
+        fields["value"] = rejection.value
+    return fields
+
+
 def rejected_record(record: dict, rejection: Rejection) -> dict:
     """An answer a check refused: the full record plus why; a text past
     REJECTED_TEXT_CHARS keeps its start, with its length and sha256."""
-    out = {**record, "reason": rejection.reason, "detail": rejection.detail}
-    if rejection.value is not None:
-        out["value"] = rejection.value
+    out = {**record, **rejection_fields(rejection)}
     text = out.get("text")
     if isinstance(text, str) and len(text) > REJECTED_TEXT_CHARS:
         out["text"] = text[:REJECTED_TEXT_CHARS]

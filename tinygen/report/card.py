@@ -15,6 +15,7 @@ import yaml
 
 from tinygen.recipe.datafiles import prompts_dir
 from tinygen.report.corpus import corpus_stats
+from tinygen.report.cost import cost_text
 from tinygen.rundir.fields import CHECK_TYPES, FIXED_TYPES, RECORD_FIELDS, TEACHER_TYPES
 from tinygen.rundir.jsonl import ANY_SHARD_LINE, read_records
 from tinygen.rundir.layout import (
@@ -315,14 +316,14 @@ def _features_summary(resolved: dict) -> str:
 def _counts(stats: dict) -> str:
     r, t = stats["records"], stats["tokens"]
     cost = t["cost"]
-    usd = f"${cost['usd']:,.2f} ({cost['note']})" if cost["usd"] is not None else cost["note"]
+    usd = f"{cost_text(cost)} ({cost['note']})" if cost["usd"] is not None else cost["note"]
     rows = [
         ("accepted records", f"{r['accepted']:,} in {r['shards']} shard(s)"),
         ("rejected answers", _by_kind(r["rejected"], r["rejected_by_reason"])),
         ("failed items", _by_kind(r["failed"], r["failed_by_kind"])),
         ("duplicate rate", _pct(r["duplicate_rate"])),
         ("tokens in / out", f"{t['prompt']:,} / {t['completion']:,}"),
-        ("estimated cost", usd),
+        ("cost" if cost["recorded"] else "estimated cost", usd),
     ]
     return "## Counts\n\n" + _table(rows, ("what", "value"))
 

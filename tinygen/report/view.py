@@ -8,6 +8,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from tinygen.report.cost import cost_text
+
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
@@ -20,8 +22,11 @@ def _num(value: float | None) -> str:
 
 
 def _cost(stats: dict) -> str:
+    """The run's cost, and whether it is what the run recorded or an estimate."""
     cost = stats["tokens"]["cost"]
-    return f"${cost['usd']:,.2f}" if cost["usd"] is not None else cost["note"]
+    if cost["usd"] is None:
+        return cost_text(cost)
+    return f"{cost_text(cost)} ({'recorded' if cost['recorded'] else 'estimated'})"
 
 
 def _rows(stats: dict) -> list[tuple[str, str, str]]:
@@ -38,7 +43,7 @@ def _rows(stats: dict) -> list[tuple[str, str, str]]:
         ("Records", "near-duplicate rate", _pct(r["near_duplicate_rate"])),
         ("Tokens", "prompt (in)", _num(t["prompt"])),
         ("Tokens", "completion (out)", _num(t["completion"])),
-        ("Tokens", "estimated cost", _cost(stats)),
+        ("Tokens", "cost", _cost(stats)),
         ("Length", "words mean / median", f"{_num(ln.get('mean'))} / {_num(ln.get('median'))}"),
         ("Length", "words p5 – p95", f"{_num(ln.get('p5'))} – {_num(ln.get('p95'))}"),
         ("Diversity", "distinct-1", _num(d["distinct_1"])),

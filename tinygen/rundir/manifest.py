@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,9 +17,14 @@ from tinygen.rundir.layout import MANIFEST, atomic_write
 from tinygen.rundir.runlog import utc_now
 from tinygen.rundir.store import shard_summaries
 
+if TYPE_CHECKING:
+    from tinygen.teachers.limits import Gate
+
 
 class RunCounts(Protocol):
     """What the manifest reports of a run's counters (engine/counters.py's RunStats)."""
+
+    gate: Gate | None  # its `prices` are the ones this session's cost is at
 
     def outcomes(self) -> dict[str, object]: ...
 
@@ -28,6 +33,7 @@ class RunCounts(Protocol):
 
 WRITE_EVERY_S = 5.0
 TOTAL_KEYS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd")
+VARIED_PRICES = {"input": None, "output": None, "from": "varied", "as": None}
 
 
 class ManifestWriter:
@@ -43,17 +49,20 @@ class ManifestWriter:
         self.started_at = utc_now()
         self.item_cap = 0
         self._previous: dict[str, float | None] = {}
+        self._resumed = False
+        self._earlier_prices: dict[str, object] | None = None
         self._sessions = 1
         self._last_write = 0.0
         self.started = False  # a manifest of this session is on disk
         self.finished = False  # and it has its final status
 
-    def start(self, item_cap: int) -> None:
-        """Carry totals over from an earlier session's manifest, then write ours."""
+    def start(self, item_cap: int, earlier: dict | None = None) -> None:
+        """Carry totals over from an earlier session's manifest (as `read_manifest` gave
+        it: these fields are there, well typed), then write ours."""
         self.item_cap = item_cap
-        earlier = read_manifest(self.out_dir)  # checked: these fields are there, well typed
         if earlier is not None:
             self._previous = earlier["totals"]
+            self._resumed, self._earlier_prices = True, _recorded_prices(earlier)
             self._sessions = earlier["sessions"] + 1
             self.started_at = earlier["started_at"] or self.started_at
         self.write("running")
@@ -80,6 +89,16 @@ class ManifestWriter:
             totals[key] = round(sum(float(value) for value in parts), 6) if parts else None
         return totals
 
+    def prices(self) -> dict[str, object] | None:
+        """The prices `totals.cost_usd` is at (USD per million tokens, and `from` flags or
+        the table `as` an entry): this session's, None if it had none, or `VARIED_PRICES`
+        when sessions differed (each added its cost at its own prices, or nothing)."""
+        gate = self.stats.gate
+        mine = gate.prices.describe() if gate is not None and gate.prices is not None else None
+        if not self._resumed or self._earlier_prices == mine:
+            return mine
+        return dict(VARIED_PRICES)
+
     def write(self, status: str, shards: bool = False) -> None:
         self._last_write = time.monotonic()
         self.started = True
@@ -100,6 +119,7 @@ class ManifestWriter:
             "counts": self.stats.outcomes(),
             "session": self.stats.summary(),
             "totals": self.totals(),
+            "prices": self.prices(),
             "sessions": self._sessions,
             "item_cap": self.item_cap,
             "started_at": self.started_at,
@@ -154,6 +174,15 @@ def read_manifest(out_dir: Path) -> dict | None:
             f"if {out_dir} holds a tinygen run, delete manifest.json: the next run rebuilds "
             "it from the records",
         ) from None
+
+
+def _recorded_prices(earlier: dict) -> dict[str, object] | None:
+    """The prices an earlier session's manifest gives; VARIED_PRICES for a cost recorded
+    without them (an older tinygen) or with prices that are not a JSON object."""
+    prices = earlier.get("prices")
+    if isinstance(prices, dict) or (prices is None and earlier["totals"].get("cost_usd") is None):
+        return prices
+    return dict(VARIED_PRICES)
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -133,6 +133,7 @@ def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) ->
     result = scan(out_dir)
     if manifest is None:
         _check_fingerprint(out_dir, result.fingerprint, "another recipe", resolved)
+    result.manifest = manifest
     return result
 
 

@@ -38,6 +38,7 @@ class ScanResult:
     last_shard: int = 0
     last_shard_records: int = 0
     repaired: list[str] = field(default_factory=list)
+    manifest: dict | None = None  # the run's manifest as it was read (checked) before
     fingerprint: str | None = None
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from tinygen.errors import UsageError
 from tinygen.teachers.base import Teacher
+from tinygen.teachers.limits import DEFAULT_CONCURRENCY
 
 TeacherChoice = Literal["auto", "openai", "local"]
 NO_KEY = "not-needed"
@@ -20,7 +21,7 @@ class TeacherOptions:
     choice: TeacherChoice = "auto"
     base_url: str | None = None
     api_key: str | None = None
-    concurrency: int = 64
+    concurrency: int = DEFAULT_CONCURRENCY  # also the HTTP connection pool's size
     timeout: float = 120.0
     model_path: str | None = None
     rpm: float | None = None

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tinygen.errors import UsageError
+from tinygen.teachers.prices import Prices  # the one cost formula
 
 RATE_MARGIN = 1.05  # 5% under the limit: room for jitter between release and arrival
 
@@ -29,17 +30,6 @@ class Budget:
     max_requests: int | None = None
     max_tokens: int | None = None
     max_cost: float | None = None
-
-
-@dataclass(frozen=True)
-class Prices:
-    """USD per million prompt and completion tokens."""
-
-    per_m_in: float
-    per_m_out: float
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.per_m_in + completion_tokens * self.per_m_out) / 1e6
 
 
 class RequestPacer:
@@ -101,6 +91,9 @@ class TokenBucket:
     def correct(self, estimated: float, actual: float) -> None:
         """Give back (or take) the difference once the real usage is known."""
         self._level = min(self.capacity, self._level + estimated - actual)
+
+
+DEFAULT_CONCURRENCY = 64  # requests at once, unless --concurrency says otherwise
 
 
 @dataclass

@@ -1,8 +1,15 @@
-"""Prices of common models, USD per million tokens (edit as providers change them)."""
+"""What tokens cost: a table of common models' list prices (USD per million tokens; edit
+as providers change them), the lookup that picks a run's prices, and the one formula.
+
+Every cost tinygen states goes through `Prices.cost`: the budget gate's (`--max-cost`),
+the run's counters (the manifest's `session.cost_usd` and `totals.cost_usd`, with the
+prices in its `prices` entry) and, for a run that recorded none, the estimate that
+`tinygen stats` and the dataset card make from the table.
+"""
 
 from __future__ import annotations
 
-from tinygen.teachers.limits import Prices
+from dataclasses import dataclass
 
 PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
     "gpt-4o-mini": (0.15, 0.60),
@@ -12,6 +19,33 @@ PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
     "gpt-4.1-nano": (0.10, 0.40),
     "gpt-3.5-turbo": (0.50, 1.50),
 }
+
+FLAGS = "flags"  # --price-in / --price-out
+TABLE = "table"  # PRICES_PER_MILLION
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million prompt and completion tokens, and where they came from: `FLAGS`,
+    or `TABLE` with the table entry `table_key` that matched the model."""
+
+    per_m_in: float
+    per_m_out: float
+    source: str = FLAGS
+    table_key: str | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """USD of these tokens: the one cost formula."""
+        return (prompt_tokens * self.per_m_in + completion_tokens * self.per_m_out) / 1e6
+
+    def describe(self) -> dict[str, object]:
+        """What the manifest and `tinygen stats` say of these prices."""
+        return {
+            "input": self.per_m_in,
+            "output": self.per_m_out,
+            "from": self.source,
+            "as": self.table_key,
+        }
 
 
 def price_entry(model: str | None) -> tuple[str, tuple[float, float]] | None:
@@ -26,9 +60,17 @@ def price_entry(model: str | None) -> tuple[str, tuple[float, float]] | None:
     return key, PRICES_PER_MILLION[key]
 
 
-def prices_for(model: str, price_in: float | None, price_out: float | None) -> Prices | None:
-    """Prices from the flags if given, else from the table."""
-    if price_in is not None or price_out is not None:
-        return Prices(price_in or 0.0, price_out or 0.0)
+def table_prices(model: str | None) -> Prices | None:
+    """The table's prices for `model`, or None if the table does not know it."""
     entry = price_entry(model)
-    return Prices(*entry[1]) if entry else None
+    if entry is None:
+        return None
+    key, (per_m_in, per_m_out) = entry
+    return Prices(per_m_in, per_m_out, TABLE, key)
+
+
+def prices_for(model: str, price_in: float | None, price_out: float | None) -> Prices | None:
+    """Prices from the flags if given (a missing one is 0), else from the table."""
+    if price_in is not None or price_out is not None:
+        return Prices(price_in or 0.0, price_out or 0.0, FLAGS)
+    return table_prices(model)
