@@ -36,10 +36,15 @@ def split(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-def read(body: list[bytes] | Chunks, bound: int, encoding: str | None = None) -> bytes:
-    """Send `body` as a response with `encoding` and read it with `bound`."""
+def read(
+    body: list[bytes] | Chunks, bound: int, encoding: str | None = None, length: int | None = None
+) -> bytes:
+    """Send `body` as a response with `encoding` (and a Content-Length of `length`) and
+    read it with `bound`."""
     stream = body if isinstance(body, Chunks) else Chunks(body)
     headers = {"content-encoding": encoding} if encoding is not None else {}
+    if length is not None:
+        headers["content-length"] = str(length)
 
     def answer(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, headers=headers, stream=stream)
@@ -116,3 +121,14 @@ def test_a_corrupt_gzip_body_is_refused():
 def test_a_gzip_body_cut_short_is_refused():
     with pytest.raises(BadEncoding, match="the gzip body ends before its end marker"):
         read([gzip.compress(BODY)[:-48]], 1000, "gzip")
+
+
+def test_an_announced_length_under_the_bound_is_read_in_one_go():
+    assert read(split(BODY, 7), len(BODY), length=len(BODY)) == BODY
+
+
+def test_an_announced_length_over_the_bound_is_still_cut_off_while_reading():
+    stream = Chunks([b"x" * KIB] * 1000)
+    with pytest.raises(BodyTooLarge):
+        read(stream, 10 * KIB, length=1000 * KIB)
+    assert stream.pulled <= 11

@@ -32,12 +32,24 @@ class BadEncoding(Exception):
 
 async def read_bounded(response: httpx2.Response, bound: int) -> bytes:
     """The decoded body, or BodyTooLarge as soon as it passes `bound` bytes."""
+    if _plain_length(response) <= bound:  # the usual answer: read whole, in one go
+        return await response.aread()
     body = bytearray()
     async for piece in _decoded(response, bound):
         body += piece
         if len(body) > bound:
             raise BodyTooLarge(bytes(body[:bound]), bound)
     return bytes(body)
+
+
+def _plain_length(response: httpx2.Response) -> float:
+    """The announced length of an uncompressed body (infinite if unknown or encoded: the
+    transport stops at Content-Length, so a body that announces it cannot pass it)."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    length = response.headers.get("content-length", "")
+    if encoding not in ("", "identity") or not length.isdigit():
+        return float("inf")
+    return int(length)
 
 
 async def _decoded(response: httpx2.Response, bound: int) -> AsyncIterator[bytes]:
