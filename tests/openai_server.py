@@ -58,10 +58,16 @@ _FILL = b"a" * (64 << 10)
 _FILL_MARK = "@@FILL@@"
 _SURROGATE_MARK = "@@LONE_SURROGATE@@"
 _INVALID = "invalid_request_error"
+QUOTA_MESSAGE = (  # OpenAI's 429 for a key with no credit left (not a rate limit)
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
 ERRORS: dict[int, tuple[str, str, str | None]] = {
     400: ("Invalid request.", _INVALID, None),
     401: ("Incorrect API key provided", _INVALID, "invalid_api_key"),
     403: ("You are not allowed to access this resource.", _INVALID, "permission_denied"),
+    402: ("Insufficient credits. Add more credits to keep using this key.", _INVALID, None),
     404: ("The model does not exist or you do not have access to it.", _INVALID, "model_not_found"),
     422: ("Unprocessable request.", _INVALID, None),
     429: ("Rate limit reached. Please try again later.", "rate_limit_error", "rate_limit_exceeded"),
@@ -225,6 +231,8 @@ def choose_fault(st: State, n: int) -> tuple[str | None, int]:
     o, u = st.opts, st.rng.random()
     if o.status_always:
         return f"status_{o.status_always}", o.status_always
+    if o.quota:
+        return "quota", 429
     if n <= o.fail_first:
         return f"fail_{o.fail_status}", o.fail_status
     if n <= len(st.schedule):
@@ -378,6 +386,11 @@ async def answer(
     status: int,
 ) -> web.StreamResponse:
     """The HTTP answer to request ``n`` once its fault and status are decided (not a drop)."""
+    if fault == "quota":
+        body = {"message": QUOTA_MESSAGE, "type": "insufficient_quota", "param": None}
+        return error_response(
+            st, 429, _dumps({"error": {**body, "code": "insufficient_quota"}}).encode()
+        )
     if fault == "echo_key":
         message = echo_key_message(status, request.headers.get("Authorization", ""))
         return error_response(st, status, error_body(status, message))
@@ -501,6 +514,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--retry-after", type=float, default=1.0, help="seconds, for 429 answers")
     add("--slow-seconds", type=float, default=5.0)
     add("--status-always", type=int, default=0)
+    add("--quota", action="store_true", help="every request: 429 insufficient_quota (no credit)")
     add("--fail-first", type=int, default=0)
     add("--fail-status", type=int, default=503)
     add("--schedule", default="", help="comma list of faults for requests 1..k ('ok' = none)")

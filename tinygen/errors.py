@@ -8,7 +8,8 @@ echo the key).
     ├── TinygenError                exit 1: a run or command cannot go on
     │   ├── UsageError              exit 2: a bad flag, recipe, template, list or --out
     │   └── TeacherStopped          exit 1: the endpoint refuses every request (bad key,
-    │                               wrong URL or model); raised by the engine
+    │       │                       wrong URL or model); raised by the engine
+    │       └── QuotaExhausted      exit 5: the key has no quota or credit left (billing)
     └── (internal, never shown as such)
         ├── TeacherCallError        teachers/base.py: one failed call, for the retry
         │                           policy; a fatal one ends the run as TeacherStopped
@@ -33,6 +34,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     TARGET_NOT_REACHED = 3
     BUDGET_REACHED = 4
+    QUOTA = 5
+    HANGUP = 129
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -62,3 +65,9 @@ class UsageError(TinygenError):
 
 class TeacherStopped(TinygenError):
     """The endpoint refuses every request (bad key, wrong URL or model): the run stops."""
+
+
+class QuotaExhausted(TeacherStopped):
+    """The key has no quota or credit left: no retry can help until someone pays."""
+
+    exit_code = ExitCode.QUOTA

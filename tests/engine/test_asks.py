@@ -32,18 +32,22 @@ def test_submitted_items_come_back_once_each():
         teacher = FakeTeacher(delay=0.01)
         asks = make_asks(teacher, concurrency=2)
         await asks.start()
-        assert (asks.current, asks.maximum, asks.has_room()) == (2, 2, True)
+        assert (asks.current, asks.maximum, asks.has_room()) == (1, 2, True)  # probing
         asks.submit(0)
+        assert not asks.has_room()  # one at a time until the endpoint has answered
+        finished = await asks.next_finished()
+        assert asks.current == 2 and asks.has_room()
         asks.submit(1)
+        asks.submit(2)
         asks.flush()
         assert (asks.in_flight, asks.has_room()) == (2, False)
-        finished = await collect(asks)
+        finished += await collect(asks)
         await asks.close()
         return teacher, finished, asks
 
     teacher, finished, asks = asyncio.run(main())
-    assert sorted((f.index, f.kind) for f in finished) == [(0, Kind.CANDIDATE), (1, Kind.CANDIDATE)]
-    assert teacher.calls == 2
+    assert sorted((f.index, f.kind) for f in finished) == [(i, Kind.CANDIDATE) for i in range(3)]
+    assert teacher.calls == 3
     assert asks.in_flight == 0 and asks.has_room()
 
 

@@ -130,10 +130,10 @@ def test_fatal_error_stops_the_run_with_one_call(tmp_path):
 
 
 def test_fatal_error_with_items_in_flight_still_ends_in_error(tmp_path):
-    teacher = FakeTeacher(bad_key(), delay=0.01)
+    teacher = FakeTeacher(story(["cat", "jump"], 10**6 + 7), *[bad_key()] * 8, delay=0.01)
     with pytest.raises(TinygenError):
         run(tmp_path, teacher, 20, concurrency=8)
-    assert teacher.calls == 8  # the first round only: nothing is sent after the error
+    assert teacher.calls == 9  # the first answer, then one round: nothing after the error
     assert manifest(tmp_path)["status"] == "error"
 
 
@@ -247,3 +247,10 @@ def test_request_budget_stops_and_the_rerun_continues(tmp_path):
     assert run(tmp_path, again, 5, concurrency=2).exit_code == ExitCode.OK
     assert again.calls == 2
     assert manifest(tmp_path)["totals"]["requests"] == 5
+
+
+def test_a_bad_key_costs_one_request_whatever_the_concurrency(tmp_path):
+    teacher = FakeTeacher(bad_key())
+    with pytest.raises(TinygenError):
+        run(tmp_path, teacher, 50, concurrency=64)
+    assert teacher.calls == 1  # the first request goes alone until the endpoint answers

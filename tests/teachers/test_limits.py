@@ -59,8 +59,18 @@ def test_token_bucket_waits_for_debt_and_takes_corrections():
     assert bucket.delay(0) == 0
 
 
+def test_one_request_at_a_time_until_the_first_answer():
+    aimd = AdaptiveConcurrency(64)
+    aimd.on_rate_limited(now=10.0)  # a 429 on the first request: still one at a time
+    assert (aimd.current, aimd.probing) == (1, True)
+    aimd.on_success()
+    assert (aimd.current, aimd.probing) == (32, False)
+
+
 def test_aimd_halves_on_rate_limits_and_recovers():
     aimd = AdaptiveConcurrency(64)
+    aimd.on_success()  # the first answer opens up to the limit
+    assert aimd.current == 64
     aimd.on_rate_limited(now=10.0)
     aimd.on_rate_limited(now=10.5)  # within the cooldown: one cut per burst
     assert aimd.current == 32

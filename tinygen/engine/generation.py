@@ -19,7 +19,7 @@ from tinygen.engine.counters import RunStats
 from tinygen.engine.pool import PoolSpec, WorkerPool, worker_setups
 from tinygen.engine.progress import ProgressDisplay
 from tinygen.engine.records import Provenance
-from tinygen.errors import ExitCode, TeacherStopped, TinygenError
+from tinygen.errors import ExitCode, QuotaExhausted, TeacherStopped, TinygenError
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.report.card import write_card
 from tinygen.report.corpus import corpus_stats
@@ -35,7 +35,11 @@ from tinygen.teachers.retry import RetryPolicy
 from tinygen.text.redact import redact
 
 CARD_SAMPLE = 2_000  # records whose text the end-of-run card reads (`tinygen stats` reads all)
-SIGNAL_EXIT = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
+SIGNAL_EXIT = {  # a closed terminal (SIGHUP) stops a run like SIGTERM
+    signal.SIGINT: ExitCode.INTERRUPTED,
+    signal.SIGTERM: ExitCode.TERMINATED,
+    signal.SIGHUP: ExitCode.HANGUP,
+}
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,9 @@ class Generation:
             with self._signals():  # from the start: a signal during start-up ends cleanly
                 return await self._run()
         except TeacherCallError as fatal:
-            self._ended("error", f"stopped: {fatal.message}")
-            raise TeacherStopped(fatal.message, _fatal_hint(fatal)) from None
+            stopped = QuotaExhausted if fatal.kind == "quota" else TeacherStopped
+            self._ended(stopped.exit_code.status, f"stopped: {fatal.message}")
+            raise stopped(fatal.message, _fatal_hint(fatal)) from None
         except OSError as exc:
             self._ended("error", f"stopped: {exc!r}")
             raise TinygenError(
@@ -355,7 +360,7 @@ class Generation:
 
 
 class _SignalHandlers:
-    """Route SIGINT and SIGTERM to the run while it is inside the event loop."""
+    """Route SIGINT, SIGTERM and SIGHUP to the run while it is inside the event loop."""
 
     def __init__(self, generation: Generation) -> None:
         self._generation = generation
@@ -373,6 +378,11 @@ class _SignalHandlers:
 
 
 def _fatal_hint(error: TeacherCallError) -> str:
+    if error.kind == "quota":
+        return (
+            "add credit or raise the quota of this key (the provider's billing page), then "
+            "rerun the same command: it resumes"
+        )
     if error.kind == "auth":
         return "check the API key (OPENAI_API_KEY or --api-key) and --base-url"
     return "check --base-url (it usually ends in /v1) and --model"

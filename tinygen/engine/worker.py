@@ -7,7 +7,7 @@ why; then it reads `Ask` (indexes), `Drain` (hand back the queue) and `Cancel` (
 cancel what runs), and answers `Done` batches (finished items and its allowed
 concurrency). Indexes beyond its allowed concurrency wait in a queue and start as soon as
 a slot frees, so the main process's round trip never leaves a slot idle. It ignores
-SIGINT and SIGTERM (the main process decides how to stop) and exits when its stdin closes.
+SIGINT, SIGTERM and SIGHUP (the main process decides how to stop) and exits when its stdin closes.
 """
 
 from __future__ import annotations
@@ -212,6 +212,7 @@ def _private_stdout() -> int:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     asyncio.run(serve())
 
 

@@ -98,19 +98,23 @@ DEFAULT_CONCURRENCY = 64  # requests at once, unless --concurrency says otherwis
 
 @dataclass
 class AdaptiveConcurrency:
-    """AIMD: halve the allowed concurrency on a burst of 429s, grow it back by one."""
+    """AIMD: halve the allowed concurrency on a burst of 429s, grow it back by one; one
+    request at a time until the first answer."""
 
     maximum: int
     limit: float = 0.0
     cooldown_s: float = 2.0
     _last_cut: float = field(default=-1e9, repr=False)
+    probing: bool = True  # no answer yet: one request at a time
 
     def __post_init__(self) -> None:
         self.limit = float(self.maximum)
 
     @property
     def current(self) -> int:
-        return max(1, int(self.limit))
+        """Requests allowed at once now: one until the endpoint has answered once (a bad
+        key, a wrong model or an empty account then costs one request, not `maximum`)."""
+        return 1 if self.probing else max(1, int(self.limit))
 
     def on_rate_limited(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -119,6 +123,9 @@ class AdaptiveConcurrency:
             self._last_cut = now
 
     def on_success(self) -> None:
+        if self.probing:
+            self.probing = False  # the endpoint answers: open up to the limit
+            return
         self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
 
 

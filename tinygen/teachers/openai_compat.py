@@ -13,6 +13,7 @@ Failures are classified here by status code, and tenacity owns every retry.
 from __future__ import annotations
 
 import json
+import re
 
 import httpx2
 import openai
@@ -30,6 +31,7 @@ ANSWER_BYTES_PER_TOKEN = 64  # a token is a few characters, even JSON-escaped
 ERROR_BYTES = 64 * 1024
 TOO_LARGE_KEPT = 2_000  # bytes of an oversized answer kept for rejected.jsonl
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+_BILLING = re.compile(r"\b(billing|credits?|payment required)\b", re.IGNORECASE)
 FATAL_STATUS = {
     401: "the endpoint rejected the API key (401)",
     403: "the endpoint refused access (403)",
@@ -215,6 +217,14 @@ def transport_error(exc: httpx2.TransportError) -> TeacherCallError:
 def status_error(status: int, headers: httpx2.Headers | dict, text: str) -> TeacherCallError:
     """What an HTTP error status means: stop the run, retry, or fail the item."""
     message = f"HTTP {status}: {error_message(text)}"
+    if is_out_of_credit(status, text):
+        return TeacherCallError(
+            "quota",
+            f"the key has no quota or credit left ({status}): {error_message(text)}",
+            retryable=False,
+            fatal=True,
+            status=status,
+        )
     if status in FATAL_STATUS:
         kind = "auth" if status in (401, 403) else "not_found"
         return TeacherCallError(
@@ -232,14 +242,32 @@ def status_error(status: int, headers: httpx2.Headers | dict, text: str) -> Teac
     return TeacherCallError("client_error", message, retryable=False, status=status)
 
 
-def error_message(text: str) -> str:
-    """The `error.message` of an OpenAI-style error body, else the body's start."""
+def is_out_of_credit(status: int, text: str) -> bool:
+    """A refusal no retry can fix: HTTP 402, OpenAI's `insufficient_quota` (sent as a 429,
+    which is not a rate limit), or a 403/429 whose message speaks of billing or credit.
+    ("quota" alone is not enough: some providers call their rate limits quotas.)"""
+    if status == 402:
+        return True
+    error = _error_object(text)
+    if "insufficient_quota" in (error.get("type"), error.get("code")):
+        return True
+    return status in (403, 429) and bool(_BILLING.search(error_message(text)))
+
+
+def _error_object(text: str) -> dict:
+    """The `error` object of an OpenAI-style error body ({} if there is none)."""
     try:
         error = json.loads(text).get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
     except (ValueError, AttributeError):
-        pass
+        return {}
+    return error if isinstance(error, dict) else {}
+
+
+def error_message(text: str) -> str:
+    """The `error.message` of an OpenAI-style error body, else the body's start."""
+    message = _error_object(text).get("message")
+    if message:
+        return str(message)[:300]
     return text.strip()[:300] or "(no body)"
 
 
