@@ -188,8 +188,7 @@ def generate_command(
             "teacher.max_tokens": max_tokens,
         }
         overrides = options.param_overrides() | {k: v for k, v in flags.items() if v is not None}
-        allowed = tuple(str(path.resolve()) for path in allow_path or ())
-        resolved = load_recipe(recipe, overrides, allowed)
+        resolved = load_recipe(recipe, overrides, allow_path or ())
         config = RunConfig(
             out_dir=out,
             target=n,

@@ -16,7 +16,6 @@ removes what it wrote, so a refused or failed run leaves `OUT` as it found it.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
@@ -49,9 +48,7 @@ from tinygen.rundir.layout import (
 )
 from tinygen.rundir.store import ShardWriter
 from tinygen.text.canonical import normalize_text, normalized_key
-from tinygen.text.encoding import describe_unencodable, unencodable_at
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+from tinygen.text.encoding import describe_unencodable, may_escape_surrogate, unencodable_at
 
 
 @dataclass
@@ -136,7 +133,7 @@ def _parse(raw: bytes, path: Path, number: int, text_field: str) -> dict:
 def _may_not_encode(raw: bytes) -> bool:
     """False when every string `json.loads(raw)` gives surely encodes as UTF-8: the line is
     strict UTF-8 with no NUL (so json decodes it as UTF-8) and escapes no surrogate."""
-    if b"\x00" in raw or _SURROGATE_ESCAPE.search(raw):
+    if b"\x00" in raw or may_escape_surrogate(raw):
         return True
     try:
         raw.decode("utf-8")

@@ -18,9 +18,7 @@ from tinygen.rundir.layout import (
     shard_paths,
     temporary,
 )
-from tinygen.rundir.outdir import foreign_entries
-
-SHOWN_ENTRIES = 3  # entries of a foreign --out named in the error
+from tinygen.rundir.outdir import foreign_listing
 
 
 def check_out_dir(out_dir: Path) -> None:
@@ -63,12 +61,10 @@ def _check_empty(out_dir: Path) -> None:
         raise UsageError(
             f"--out {out_dir} already holds data", "choose an empty or new directory for --out"
         )
-    entries = foreign_entries(out_dir)
-    if entries:
-        shown = ", ".join(entries[:SHOWN_ENTRIES])
-        more = f" and {len(entries) - SHOWN_ENTRIES} more" if len(entries) > SHOWN_ENTRIES else ""
+    shown = foreign_listing(out_dir)
+    if shown:
         raise UsageError(
-            f"--out {out_dir} is not empty and holds no tinygen output ({shown}{more})",
+            f"--out {out_dir} is not empty and holds no tinygen output ({shown})",
             "choose a new or empty directory for --out: dedup writes only into folders it makes",
         )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tinygen.errors import TinygenError
-from tinygen.text.encoding import make_encodable, unencodable_at
+from tinygen.text.encoding import make_encodable, may_escape_surrogate, unencodable_at
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,6 @@ class LineSchema:
 
 
 _TYPE_NAMES = {int: "integer", str: "string"}
-
-
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # \uD800-\uDFFF (a regex beats `in`)
 
 
 _ASKED_AGAIN = "delete that line (its item is asked again)"
@@ -122,7 +118,7 @@ def _parse_line(raw: bytes, path: Path, number: int, schema: LineSchema) -> obje
 
 def _lone_surrogate(raw: bytes, record: object) -> str | None:
     """The first lone surrogate an escape in `raw` put into `record` ("U+D83D"), or None."""
-    if _SURROGATE_ESCAPE.search(raw) is None:  # the fast path: no such escape at all
+    if not may_escape_surrogate(raw):  # the fast path: no such escape at all
         return None
     text = json.dumps(record, ensure_ascii=False)
     at = unencodable_at(text)

@@ -68,10 +68,8 @@ def refuse_foreign_dir(out_dir: Path, overwrite: bool) -> None:
                 "or choose another --out",
             )
         return
-    entries = foreign_entries(out_dir)
-    if entries:
-        more = f" and {len(entries) - SHOWN_ENTRIES} more" if len(entries) > SHOWN_ENTRIES else ""
-        shown = ", ".join(entries[:SHOWN_ENTRIES]) + more
+    shown = foreign_listing(out_dir)
+    if shown:
         raise UsageError(
             f"--out {out_dir} is not empty and holds no tinygen run ({shown})",
             "choose an empty or new directory: tinygen writes only into folders it made",
@@ -103,6 +101,14 @@ def foreign_entries(out_dir: Path) -> list[str]:
             continue
         found.append(path.name + ("/" if path.is_dir() else ""))
     return found
+
+
+def foreign_listing(directory: Path) -> str:
+    """`foreign_entries` for an error message: the first few, and how many more ("" if
+    there are none)."""
+    entries = foreign_entries(directory)
+    more = f" and {len(entries) - SHOWN_ENTRIES} more" if len(entries) > SHOWN_ENTRIES else ""
+    return ", ".join(entries[:SHOWN_ENTRIES]) + more
 
 
 def _empty(directory: Path) -> bool:

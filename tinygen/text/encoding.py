@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # \uD800-\uDFFF written as JSON
 REPLACEMENT = "\ufffd"
 
 
@@ -20,6 +21,12 @@ def unencodable_at(text: str) -> int | None:
     except UnicodeEncodeError as exc:
         return exc.start
     return None
+
+
+def may_escape_surrogate(raw: bytes) -> bool:
+    """Whether a line of JSON could decode to a lone surrogate (it holds a \\uD800-\\uDFFF
+    escape; a paired emoji escape matches too). The fast test before a full check."""
+    return _SURROGATE_ESCAPE.search(raw) is not None
 
 
 def describe_unencodable(text: str, at: int) -> str:
