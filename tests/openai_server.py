@@ -617,9 +617,14 @@ def _wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
 
 @contextlib.contextmanager
 def run_server(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 20.0
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 20.0,
+    script: Path | None = None,
 ) -> Iterator[ServerHandle]:
-    """Start the server script in a subprocess (``env`` is merged into os.environ).
+    """Start the server ``script`` (default: this file) in a subprocess.
+
+    ``env`` is merged into os.environ.
 
     Yields a ``ServerHandle``; the process is always terminated on exit.
     """
@@ -630,7 +635,7 @@ def run_server(
         argv += ["--log", tmp]
     log_path = Path(argv[argv.index("--log") + 1])
     with tempfile.TemporaryFile("w+") as err:
-        cmd = [sys.executable, "-u", str(Path(__file__).resolve()), *argv]
+        cmd = [sys.executable, "-u", str((script or Path(__file__)).resolve()), *argv]
         full_env = {**os.environ, **env} if env is not None else None
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=full_env)
         handle = ServerHandle(proc, "", 0, log_path, err=err)

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -23,11 +23,17 @@ from tinygen.engine.generation import RunConfig, RunResult, generate, run_header
 from tinygen.engine.pool import PoolSpec, worker_count
 from tinygen.errors import ExitCode, TinygenError, UsageError
 from tinygen.recipe.load import load_recipe
+from tinygen.recipe.model import ReasoningEffort
 from tinygen.recipe.preview import coverage_table, preset_table, preview_items
 from tinygen.report.corpus import corpus_stats
 from tinygen.report.view import render_stats, short_summary
 from tinygen.rundir.layout import DEDUP_REPORT
-from tinygen.teachers.factory import TeacherChoice, TeacherOptions, make_teacher
+from tinygen.teachers.factory import (
+    AZURE_API_VERSION,
+    TeacherChoice,
+    TeacherOptions,
+    make_teacher,
+)
 from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Budget, make_gate
 from tinygen.teachers.prices import prices_for
 from tinygen.teachers.retry import RetryPolicy
@@ -126,6 +132,26 @@ def generate_command(
             show_default=False,
         ),
     ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Header sent with every request, 'Name: value' (repeatable; for gateways). "
+            "Values are kept out of every file and log.",
+            metavar="'NAME: VALUE'",
+            show_default=False,
+        ),
+    ] = None,
+    api_version: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Azure OpenAI api-version (default for a deployment URL: {AZURE_API_VERSION}).",
+            show_default=False,
+        ),
+    ] = None,
+    reasoning_effort: Annotated[
+        ReasoningEffort | None,
+        typer.Option(help="For reasoning models: minimal, low, medium or high."),
+    ] = None,
     temperature: Annotated[float | None, typer.Option()] = None,
     top_p: Annotated[float | None, typer.Option()] = None,
     max_tokens: Annotated[int | None, typer.Option()] = None,
@@ -177,6 +203,8 @@ def generate_command(
             timeout=timeout,
             model_path=model_path,
             rpm=rpm,
+            headers=parse_headers(header or ()),
+            api_version=api_version,
         )
         flags = {
             "seed": seed,
@@ -186,6 +214,7 @@ def generate_command(
             "teacher.temperature": temperature,
             "teacher.top_p": top_p,
             "teacher.max_tokens": max_tokens,
+            "teacher.reasoning_effort": reasoning_effort,
         }
         overrides = options.param_overrides() | {k: v for k, v in flags.items() if v is not None}
         resolved = load_recipe(recipe, overrides, allow_path or ())
@@ -217,6 +246,21 @@ def generate_command(
     elif result.exit_code != 0:
         stderr.print(result.message, soft_wrap=True)
     raise typer.Exit(int(result.exit_code))
+
+
+def parse_headers(values: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """`--header 'Name: value'` flags as (name, value) pairs."""
+    pairs = []
+    for value in values:
+        name, sep, text = value.partition(":")
+        name, text = name.strip(), text.strip()
+        if not sep or not name or any(c.isspace() for c in name) or not text:
+            raise UsageError(
+                f"--header {redact(value)!r} is not 'Name: value'",
+                "give one header per flag, e.g. --header 'X-Gateway-Key: ...'",
+            )
+        pairs.append((name, text))
+    return tuple(pairs)
 
 
 def _print_summary(result: RunResult) -> None:

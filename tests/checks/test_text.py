@@ -10,6 +10,7 @@ from tinygen.checks.text import (
     cut_off,
     length_bounds,
     meta_talk,
+    reasoning_exhausted,
     repetition,
     repetition_share,
     required_words,
@@ -96,3 +97,13 @@ def test_vocabulary_share_counts_names_and_inflections_as_in():
     item = answer("The happy dogs ran. Then Zanele saw a zeppelin.")
     assert check(item).reason == "vocabulary"
     assert item.figures["outside_vocabulary"] == pytest.approx(1 / 8, abs=1e-4)
+
+
+def test_reasoning_exhausted_is_length_with_nothing_said():
+    rejection = reasoning_exhausted(Answer("", "length", {}, reasoning_tokens=600))
+    assert rejection is not None and rejection.reason == "reasoning_exhausted"
+    assert rejection.value == 600 and "600 reasoning tokens" in rejection.detail
+    assert "raise --max-tokens or lower --reasoning-effort" in rejection.detail
+    assert reasoning_exhausted(Answer("  ", "length")).value is None
+    assert reasoning_exhausted(Answer("A story cut", "length")) is None  # cut_off says so
+    assert reasoning_exhausted(Answer("", "stop")) is None  # plain empty

@@ -13,9 +13,10 @@ from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
 from tinygen.engine.records import record_id, rejected_record
 from tinygen.recipe.items import build_item
 from tinygen.rundir.jsonl import dump_line
+from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import Completion, TeacherCallError
 from tinygen.teachers.fake import FakeTeacher, story
-from tinygen.teachers.limits import AdaptiveConcurrency, Budget, Gate
+from tinygen.teachers.limits import Budget, Gate
 from tinygen.text.canonical import text_key
 from tinygen.text.redact import register_secret
 
@@ -60,14 +61,14 @@ def test_a_refused_answer_is_rejected_with_its_reason():
     assert (line["reason"], line["detail"], line["text"]) == ("empty", "the answer is empty", "  ")
 
 
-def test_retries_are_counted_and_a_rate_limit_halves_the_concurrency():
+def test_retries_are_counted_and_a_rate_limit_is_told_to_the_backpressure():
     teacher = FakeTeacher(rate_limited(), server_error(), TEXT)
     asker = make_asker(teacher, concurrency=8)
     finished = ask(asker)
     assert finished.kind == Kind.CANDIDATE
     assert (finished.attempts, finished.retried) == (3, ("rate_limit", "server_error"))
     assert json.loads(finished.line)["attempts"] == 3
-    assert asker.concurrency.current == 4
+    assert asker.concurrency.window_throttled == {"429": 1}  # a 500 is no throttle
     assert teacher.calls == 3
 
 

@@ -9,9 +9,10 @@ import pytest
 from tests.helpers import Waits, bad_key, tiny
 from tinygen.engine.asker import Asker, Kind
 from tinygen.engine.asks import InProcessAsks
+from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.fake import FakeTeacher
-from tinygen.teachers.limits import AdaptiveConcurrency, Budget, Gate
+from tinygen.teachers.limits import Budget, Gate
 
 
 def make_asks(teacher: FakeTeacher, concurrency: int = 2, gate: Gate | None = None):

@@ -1,4 +1,4 @@
-"""Rate limits, adaptive concurrency and budgets, with a fake clock and no sleeping."""
+"""Rate limits and budgets, with a fake clock and no sleeping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from tinygen.errors import UsageError
 from tinygen.teachers.limits import (
-    AdaptiveConcurrency,
     Budget,
     BudgetReached,
     Gate,
@@ -57,28 +56,6 @@ def test_token_bucket_waits_for_debt_and_takes_corrections():
     bucket.correct(estimated=200, actual=100)
     clock.now = 1.0
     assert bucket.delay(0) == 0
-
-
-def test_one_request_at_a_time_until_the_first_answer():
-    aimd = AdaptiveConcurrency(64)
-    aimd.on_rate_limited(now=10.0)  # a 429 on the first request: still one at a time
-    assert (aimd.current, aimd.probing) == (1, True)
-    aimd.on_success()
-    assert (aimd.current, aimd.probing) == (32, False)
-
-
-def test_aimd_halves_on_rate_limits_and_recovers():
-    aimd = AdaptiveConcurrency(64)
-    aimd.on_success()  # the first answer opens up to the limit
-    assert aimd.current == 64
-    aimd.on_rate_limited(now=10.0)
-    aimd.on_rate_limited(now=10.5)  # within the cooldown: one cut per burst
-    assert aimd.current == 32
-    aimd.on_rate_limited(now=13.0)
-    assert aimd.current == 16
-    for _ in range(16 * 20):
-        aimd.on_success()
-    assert 25 < aimd.current <= 64
 
 
 def run(coro):

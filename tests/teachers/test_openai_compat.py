@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from tinygen.teachers.openai_compat import is_out_of_credit, status_error
+from tinygen.teachers.openai_compat import (
+    completion_from,
+    is_out_of_credit,
+    reasoning_count,
+    status_error,
+)
 
 
 def body(message: str, kind: str | None = None, code: str | None = None) -> str:
@@ -52,3 +57,27 @@ def test_quota_is_fatal_and_a_rate_limit_is_retried():
         True,
         2.0,
     )
+
+
+def test_reasoning_tokens_are_read_from_the_usage_details():
+    usage = {
+        "prompt_tokens": 20,
+        "completion_tokens": 500,
+        "completion_tokens_details": {"reasoning_tokens": 300},
+    }
+    answer = {"choices": [{"message": {"content": "Hi."}, "finish_reason": "stop"}], "usage": usage}
+    completion = completion_from(answer)
+    assert (completion.completion_tokens, completion.reasoning_tokens) == (500, 300)
+    assert reasoning_count({"completion_tokens_details": {"reasoning_tokens": "300"}}) is None
+    assert reasoning_count({"completion_tokens_details": None}) is None
+    assert reasoning_count("lots") is None and reasoning_count(None) is None
+
+
+def test_a_429_says_when_to_try_again_in_its_message():
+    text = (
+        '{"error": {"message": "Rate limit reached for gpt-4o-mini on requests per min (RPM): '
+        'Limit 600, Used 600, Requested 1. Please try again in 120ms.", "type": "requests", '
+        '"code": "rate_limit_exceeded"}}'
+    )
+    error = status_error(429, {}, text)
+    assert error.retryable and error.retry_after == 0.12

@@ -7,7 +7,6 @@ import asyncio
 import pytest
 
 from tinygen.teachers.base import Completion, TeacherCallError
-from tinygen.teachers.openai_compat import retry_after_seconds
 from tinygen.teachers.retry import RetryPolicy, backoff_seconds, call_with_retries
 
 OK = Completion("a story.", "stop", 3, 4)
@@ -81,10 +80,3 @@ def test_backoff_grows_with_jitter_and_cap():
     for failures, full in [(1, 1.0), (2, 2.0), (3, 4.0), (6, 8.0)]:
         wait = backoff_seconds(p, failures, None)
         assert 0.75 * full <= wait <= full
-
-
-def test_retry_after_headers():
-    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
-    assert retry_after_seconds({"retry-after": "3"}) == 3.0
-    assert retry_after_seconds({"retry-after": "soon"}) is None
-    assert retry_after_seconds({}) is None

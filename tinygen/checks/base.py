@@ -25,6 +25,7 @@ class Answer:
     text: str
     finish_reason: str | None
     variables: dict[str, object] = field(default_factory=dict)
+    reasoning_tokens: int | None = None  # spent thinking before the text, if reported
     figures: dict[str, object] = field(default_factory=dict)
 
     @cached_property

@@ -16,6 +16,7 @@ from tinygen.checks.text import (
     empty,
     length_bounds,
     meta_talk,
+    reasoning_exhausted,
     repetition,
     required_words,
     unencodable,
@@ -29,7 +30,8 @@ from tinygen.text.cores import available_cores
 def build_checks(resolved: ResolvedRecipe) -> list[Check]:
     """The text checks of a recipe, in the order their reasons are most telling."""
     config = resolved.recipe.checks
-    checks: list[Check] = [unencodable, content_filter, empty]  # always on
+    always = [unencodable, content_filter, reasoning_exhausted, empty]
+    checks: list[Check] = list(always)
     if config.max_repetition is not None:  # before cut_off: a loop is why an answer runs on
         checks.append(repetition(config.max_repetition))
     if config.cut_off:

@@ -42,6 +42,20 @@ def unencodable(answer: Answer) -> Rejection | None:
     return None
 
 
+def reasoning_exhausted(answer: Answer) -> Rejection | None:
+    """The token budget ran out before any answer: a reasoning model spent it thinking."""
+    if answer.finish_reason == "length" and not answer.text.strip():
+        spent = answer.reasoning_tokens
+        detail = f"{spent} reasoning tokens" if spent else "reasoning (or nothing)"
+        return Rejection(
+            "reasoning_exhausted",
+            f"{detail} used up max_tokens before any answer: raise --max-tokens or lower "
+            "--reasoning-effort",
+            None if spent is None else float(spent),
+        )
+    return None
+
+
 def empty(answer: Answer) -> Rejection | None:
     """Nothing but whitespace came back."""
     if not answer.text.strip():

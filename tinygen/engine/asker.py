@@ -27,11 +27,14 @@ from tinygen.engine.records import (
 from tinygen.recipe.items import Item, build_item
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.rundir.jsonl import dump_line
+from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import Completion, Teacher, TeacherCallError
-from tinygen.teachers.limits import AdaptiveConcurrency, BudgetReached, Gate
+from tinygen.teachers.limits import BudgetReached, Gate
 from tinygen.teachers.retry import CallOutcome, RetryPolicy, call_with_retries
 from tinygen.text.canonical import text_key
 from tinygen.text.redact import redact
+
+THROTTLE_STATUS = frozenset({429, 503, 529})  # the endpoint is over its rate or overloaded
 
 
 class Kind:
@@ -56,6 +59,9 @@ class Finished:
     retried: tuple[str, ...] = ()
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    error: str = ""  # a failure's status and message, for the breaker
+    notices: tuple[str, ...] = ()  # what the teacher changed in its requests
     text: str | None = None
     key: bytes | None = None
     signature: np.ndarray | None = None
@@ -70,6 +76,7 @@ class Asked:
     latency: float = 0.0
     retried: list[str] = field(default_factory=list)
     unsent: str = ""
+    notices: tuple[str, ...] = ()
 
 
 class Asker:
@@ -114,8 +121,8 @@ class Asker:
 
         def on_retry(error: TeacherCallError) -> None:
             asked.retried.append(error.kind)
-            if error.kind == "rate_limit":
-                self.concurrency.on_rate_limited()
+            if error.status in THROTTLE_STATUS:
+                self.concurrency.on_throttled(str(error.status))
 
         try:
             asked.call = await call_with_retries(
@@ -123,11 +130,17 @@ class Asker:
             )
         except BudgetReached as reached:
             asked.unsent = str(reached)
+        asked.notices = tuple(self.teacher.take_notices())
         return asked
 
     async def judge(self, asked: Asked) -> Finished:
         """Check the answer and encode the item's record. An answer too large to read is
         rejected; a check that raises fails the item, never the run."""
+        finished = await self._judged(asked)
+        finished.notices = asked.notices
+        return finished
+
+    async def _judged(self, asked: Asked) -> Finished:
         item, call, retried = asked.item, asked.call, tuple(asked.retried)
         if call is None:
             return Finished(
@@ -138,8 +151,10 @@ class Asker:
             completion = _oversized(call.error)
         if completion is None:
             return self._failed(item, call, retried)
-        self.concurrency.on_success()
-        answer = Answer(completion.text, completion.finish_reason, item.variables)
+        self.concurrency.on_answer(asked.latency)
+        answer = Answer(
+            completion.text, completion.finish_reason, item.variables, completion.reasoning_tokens
+        )
         try:
             rejection = await self._first_rejection(answer, call)
         except Exception as exc:
@@ -154,6 +169,7 @@ class Asker:
             retried=retried,
             prompt_tokens=completion.prompt_tokens or 0,
             completion_tokens=completion.completion_tokens or 0,
+            reasoning_tokens=completion.reasoning_tokens or 0,
         )
         if rejection is not None:
             finished.kind, finished.reason = Kind.REJECTED, rejection.reason
@@ -182,6 +198,7 @@ class Asker:
             reason=kind,
             attempts=call.attempts,
             retried=retried,
+            error=call.error.message if call.error and not error else "",
         )
 
     async def _one_call(self, asked: Asked) -> Completion:

@@ -12,7 +12,7 @@ import asyncio
 from typing import Protocol
 
 from tinygen.engine.asker import Asker, Finished, Kind
-from tinygen.teachers.limits import AdaptiveConcurrency
+from tinygen.teachers.backpressure import AdaptiveConcurrency
 
 
 class Asks(Protocol):
@@ -33,6 +33,11 @@ class Asks(Protocol):
     @property
     def maximum(self) -> int:
         """Asks allowed at once at most."""
+        ...
+
+    @property
+    def limit_reason(self) -> str:
+        """Why `current` is under `maximum` ("" when it is not)."""
         ...
 
     def has_room(self) -> bool:
@@ -93,6 +98,10 @@ class InProcessAsks:
     @property
     def maximum(self) -> int:
         return self.concurrency.maximum
+
+    @property
+    def limit_reason(self) -> str:
+        return self.concurrency.reason
 
     def budgets_spent(self) -> bool:
         return self.asker.gate.reached is not None

@@ -23,8 +23,10 @@ class RunStats:
     retries: Counter[str] = field(default_factory=Counter)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0  # of completion_tokens
     in_flight: int = 0
     resumed_accepted: int = 0
+    notices: list[str] = field(default_factory=list)  # what changed in the requests
     gate: Gate | None = None
     concurrency: Asks | None = None  # its current and maximum concurrency
     started: float = field(default_factory=time.monotonic)
@@ -78,6 +80,21 @@ class RunStats:
             "requests": self.requests,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
             "cost_usd": None if cost is None else round(cost, 6),
             "elapsed_s": round(self.elapsed, 3),
+            "notices": list(self.notices),
+            **self._concurrency(),
+        }
+
+    def _concurrency(self) -> dict[str, object]:
+        limit = self.concurrency
+        if limit is None:
+            return {}
+        return {
+            "concurrency": {
+                "limit": limit.current,
+                "maximum": limit.maximum,
+                "reason": limit.limit_reason,
+            }
         }

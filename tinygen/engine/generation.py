@@ -15,6 +15,7 @@ from tinygen import __version__
 from tinygen.dedup.seen import SeenTexts
 from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
 from tinygen.engine.asks import Asks, InProcessAsks
+from tinygen.engine.breaker import HOPELESS_REJECTIONS, Breaker
 from tinygen.engine.counters import RunStats
 from tinygen.engine.pool import PoolSpec, WorkerPool, worker_setups
 from tinygen.engine.progress import ProgressDisplay
@@ -29,8 +30,9 @@ from tinygen.rundir.manifest import ManifestWriter
 from tinygen.rundir.outdir import lock_out_dir, prepare_out_dir, refuse_foreign_dir
 from tinygen.rundir.runlog import RunLog
 from tinygen.rundir.store import ScanResult, ShardWriter
+from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import Teacher, TeacherCallError
-from tinygen.teachers.limits import DEFAULT_CONCURRENCY, AdaptiveConcurrency, Gate
+from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Gate
 from tinygen.teachers.retry import RetryPolicy
 from tinygen.text.redact import redact
 
@@ -118,6 +120,9 @@ class Generation:
         self.log = RunLog(None)
         self._lock: IO[str] | None = None
         self._starting: asyncio.Task[Asks] | None = None
+        self.breaker = Breaker()
+        self.display: ProgressDisplay | None = None
+        self._limit_reason = ""
 
     async def run(self) -> RunResult:
         """Run to the end; however it ends short of SIGKILL, the manifest says how."""
@@ -161,8 +166,8 @@ class Generation:
                 gc.freeze()  # what is loaded by now lives to the end: keep it out of GC
                 with ProgressDisplay(
                     self.stats, enabled=self.config.progress, title=self.resolved.name
-                ) as display:
-                    await self._loop(asks, display, self._pending(scan))
+                ) as self.display:
+                    await self._loop(asks, self.display, self._pending(scan))
         except asyncio.CancelledError:
             if self.asks is not None or self.stop_code is None:
                 raise  # not a start cut short by a signal
@@ -250,8 +255,16 @@ class Generation:
                 self._handle(finished)
             self._launch(asks, pending)
             self.stats.in_flight = min(asks.in_flight, asks.current)  # not workers' queues
+            self._log_limit(asks)
             display.refresh()
             self.manifest.maybe_write()
+
+    def _log_limit(self, asks: Asks) -> None:
+        """Say in run.log when the concurrency limit changes its reason."""
+        if asks.limit_reason != self._limit_reason:
+            self._limit_reason = asks.limit_reason
+            why = self._limit_reason or "back at the maximum"
+            self.log.info(f"concurrency {asks.current}/{asks.maximum}: {why}")
 
     def _may_launch(self, asks: Asks) -> bool:
         stats = self.stats
@@ -272,18 +285,29 @@ class Generation:
         asks.flush()
 
     def _handle(self, finished: Finished) -> None:
-        """Write one finished item to exactly one file and count it."""
+        """Write one finished item to exactly one file and count it; stop the run if
+        items keep ending the same hopeless way."""
         stats = self.stats
         stats.retries.update(finished.retried)
+        for notice in finished.notices:
+            self.notice(notice)
         if finished.kind in (Kind.UNSENT, Kind.CANCELLED):
             self._unasked(finished)
             return
+        self._write(finished)
+        tripped = self.breaker.record(*hopeless_outcome(finished))
+        if tripped is not None:
+            raise TeacherStopped(f"stopped: {tripped.message}", tripped.hint)
+
+    def _write(self, finished: Finished) -> None:
+        stats = self.stats
         if finished.kind == Kind.FAILED:
             self.failed.write_line(finished.line)
             stats.failed[finished.reason] += 1
             return
         stats.prompt_tokens += finished.prompt_tokens
         stats.completion_tokens += finished.completion_tokens
+        stats.reasoning_tokens += finished.reasoning_tokens
         if finished.kind == Kind.REJECTED:
             self.rejected.write_line(finished.line)
             stats.rejected[finished.reason] += 1
@@ -299,6 +323,15 @@ class Generation:
         self.shards.write_line(finished.line)
         self.dedup.accepted()
         stats.accepted += 1
+
+    def notice(self, text: str) -> None:
+        """Say once, on stderr and in run.log, what changed in the requests."""
+        if text in self.stats.notices:
+            return
+        self.stats.notices.append(text)
+        self.log.info(f"note: {text}")
+        if self.display is not None:
+            self.display.note(text)
 
     def _unasked(self, finished: Finished) -> None:
         """An item a budget refused (asked again by another worker or the next run) or
@@ -375,6 +408,23 @@ class _SignalHandlers:
         loop = asyncio.get_running_loop()
         for signum in SIGNAL_EXIT:
             loop.remove_signal_handler(signum)
+
+
+def hopeless_outcome(finished: Finished) -> tuple[str | None, str]:
+    """What the breaker counts of an item: a failure no retry fixes (a 400, 422, ...)
+    or a rejection no other item escapes (a reasoning budget spent), with its hint;
+    (None, "") for anything that may go better next time."""
+    if finished.kind == Kind.FAILED and finished.reason == "client_error":
+        return finished.error or finished.reason, (
+            "the endpoint refuses the requests as tinygen sends them: fix what its message "
+            "names (the model, a parameter, the prompt); failed.jsonl holds each refused item"
+        )
+    if finished.kind == Kind.REJECTED and finished.reason in HOPELESS_REJECTIONS:
+        return finished.reason, (
+            "the model spends max_tokens on reasoning before it answers: raise --max-tokens "
+            "or lower --reasoning-effort (recipe teacher.reasoning_effort)"
+        )
+    return None, ""
 
 
 def _fatal_hint(error: TeacherCallError) -> str:

@@ -74,10 +74,12 @@ class Refused:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """Items that finished, and the concurrency the worker allows itself now."""
+    """Items that finished, and the concurrency the worker allows itself now (and why it
+    is under its maximum, if it is)."""
 
     batch: tuple[Finished, ...]
     concurrency: int
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,7 @@ def worker_setups(
             options,
             concurrency=_split_int(options.concurrency, k, count) or 1,
             rpm=options.rpm / count if options.rpm else None,
+            pace_share=options.pace_share / count,
         )
         tpm = gate.tpm / count if gate.tpm else None
         setups.append(WorkerSetup(resolved, teacher, max_attempts, share, gate.prices, tpm))
@@ -110,6 +111,7 @@ class _Worker:
     stdin: asyncio.StreamWriter
     stdout: asyncio.StreamReader
     limit: int
+    reason: str = ""  # why `limit` is under the worker's maximum
     in_flight: int = 0
     exhausted: bool = False
     outgoing: list[int] = field(default_factory=list)
@@ -195,6 +197,11 @@ class WorkerPool:
         """Allowed concurrency now, summed over workers (each backs off on 429s)."""
         return sum(worker.limit for worker in self._workers)
 
+    @property
+    def limit_reason(self) -> str:
+        """Why a worker's concurrency is under its maximum (the first that says)."""
+        return next((worker.reason for worker in self._workers if worker.reason), "")
+
     def has_room(self) -> bool:
         return any(worker.room > 0 for worker in self._workers)
 
@@ -274,8 +281,8 @@ class WorkerPool:
     def _received(self, worker: _Worker, message: Message) -> list[Finished] | Exception:
         """A batch to hand on (counted against the gate), or the error a message means."""
         match message:
-            case Done(batch, concurrency):
-                worker.limit = concurrency
+            case Done(batch, concurrency, reason):
+                worker.limit, worker.reason = concurrency, reason
                 worker.in_flight -= len(batch)
                 for finished in batch:
                     self._gate.tally(

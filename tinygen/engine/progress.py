@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from tinygen.engine.counters import RunStats
@@ -35,6 +36,10 @@ class ProgressDisplay:
         self.refresh()
         self._progress.stop()
 
+    def note(self, text: str) -> None:
+        """Print a note above the live display (or alone, when it is off)."""
+        self._progress.console.print(f"[bold]Note:[/] {escape(text)}", soft_wrap=True)
+
     def refresh(self) -> None:
         """Copy the counters into the display (cheap; rich redraws on its own clock)."""
         if not self._enabled:
@@ -52,8 +57,10 @@ def status_line(stats: RunStats) -> str:
         f"{stats.completion_tokens / stats.elapsed:.0f} tok/s",
         f"in flight {stats.in_flight}",
     ]
-    if stats.concurrency and stats.concurrency.current < stats.concurrency.maximum:
-        parts.append(f"limit {stats.concurrency.current}")
+    limit = stats.concurrency
+    if limit and limit.current < limit.maximum:
+        why = f" ({limit.limit_reason})" if limit.limit_reason else ""
+        parts.append(f"limit {limit.current}/{limit.maximum}{why}")
     parts.append(f"retries {sum(stats.retries.values())}")
     rejected = stats.rejected.copy()
     for reason in ("duplicate", "near_duplicate"):

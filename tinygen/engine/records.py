@@ -77,6 +77,8 @@ def usage_field(completion: Completion) -> dict[str, object]:
         "prompt_tokens": completion.prompt_tokens,
         "completion_tokens": completion.completion_tokens,
     }
+    if completion.reasoning_tokens is not None:
+        usage["reasoning_tokens"] = completion.reasoning_tokens
     if completion.usage_note:
         usage["note"] = completion.usage_note
     return usage

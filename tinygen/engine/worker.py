@@ -37,9 +37,10 @@ from tinygen.engine.messages import (
     WorkerSetup,
 )
 from tinygen.errors import TinygenError
+from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.factory import make_teacher
-from tinygen.teachers.limits import AdaptiveConcurrency, Gate
+from tinygen.teachers.limits import Gate
 from tinygen.teachers.retry import RetryPolicy
 
 
@@ -146,7 +147,8 @@ class Worker:
                 finished.signature = signature
         for finished, _ in texts:
             finished.text = None
-        self.send(Done(tuple(batch), self.asker.concurrency.current))
+        limit = self.asker.concurrency
+        self.send(Done(tuple(batch), limit.current, limit.reason))
 
     def send(self, message: FromWorker) -> None:
         if not self._writer.is_closing():

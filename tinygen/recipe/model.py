@@ -12,6 +12,7 @@ from tinygen.recipe.templates import PromptTemplate
 from tinygen.text.canonical import hash_data, sha256_hex
 
 Sampling = Literal["balanced", "uniform"]
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 
 
 class _Strict(BaseModel):
@@ -55,6 +56,7 @@ class TeacherParams(_Strict):
     max_tokens: int = Field(600, ge=1, le=65536)
     seed: int | None = None
     repeat_penalty: float | None = Field(None, ge=1.0, le=2.0)
+    reasoning_effort: ReasoningEffort | None = None  # for reasoning models
 
 
 class ChecksConfig(_Strict):
@@ -177,9 +179,12 @@ def recipe_fingerprint(
     """A run's identity: the recipe's fields that shape its prompts (not the template's
     name, the shard size or the checks), each list as loaded with its draw, and the
     template's text."""
+    fields = recipe.model_dump(exclude={"template", "shard_size", "lists", "checks"})
+    if fields["teacher"]["reasoning_effort"] is None:  # runs from before it existed
+        del fields["teacher"]["reasoning_effort"]
     return hash_data(
         {
-            "recipe": recipe.model_dump(exclude={"template", "shard_size", "lists", "checks"}),
+            "recipe": fields,
             "lists": {name: (spec.draw, list(lists[name])) for name, spec in recipe.lists.items()},
             "template": template_text,
         }

@@ -42,7 +42,8 @@ RECORD_FIELDS = (
         "teacher",
         "struct",
         "`kind` (`openai-compatible` or `local`), `host` or model file, `model`, "
-        "`temperature`, `top_p`, `max_tokens` (and `seed`, `repeat_penalty` when set)",
+        "`temperature`, `top_p`, `max_tokens` (and `seed`, `repeat_penalty`, "
+        "`reasoning_effort` when set)",
     ),
     Field("text", "string", "the teacher's answer", "string"),
     Field("finish_reason", "string", "as reported (`stop`, ...)", "string"),
@@ -50,7 +51,8 @@ RECORD_FIELDS = (
         "usage",
         "struct",
         "`prompt_tokens`, `completion_tokens` as reported by the teacher (`null` if "
-        "unknown), and a `note` when the endpoint's usage was malformed",
+        "unknown; completion tokens include reasoning), `reasoning_tokens` when the "
+        "teacher reports them, and a `note` when the endpoint's usage was malformed",
     ),
     Field("latency_s", "float", "seconds of the successful attempt", "float64"),
     Field("attempts", "int", "attempts it took (1 = no retry)", "int64"),
@@ -80,4 +82,5 @@ TEACHER_TYPES = {
     "repeat_penalty": "float64",
     "max_tokens": "int64",
     "seed": "int64",
+    "reasoning_effort": "string",
 }

@@ -19,6 +19,7 @@ class Completion:
     completion_tokens: int | None = None
     response_model: str | None = None
     usage_note: str | None = None  # what was wrong with the answer's `usage`, if anything
+    reasoning_tokens: int | None = None  # of completion_tokens, spent thinking
 
 
 class TeacherCallError(Exception):
@@ -61,6 +62,11 @@ class Teacher(Protocol):
 
     async def complete(self, messages: list[dict[str, str]], params: TeacherParams) -> Completion:
         """Make exactly one call; raise TeacherCallError on failure."""
+        ...
+
+    def take_notices(self) -> list[str]:
+        """What the teacher changed in its requests since last asked (e.g. a parameter
+        the host refused), for the run to say once."""
         ...
 
     async def aclose(self) -> None:

@@ -12,6 +12,8 @@ from tinygen.teachers.limits import DEFAULT_CONCURRENCY
 
 TeacherChoice = Literal["auto", "openai", "local"]
 NO_KEY = "not-needed"
+AZURE_DEPLOYMENT = "/openai/deployments/"  # in an Azure OpenAI deployment's URL
+AZURE_API_VERSION = "2024-10-21"  # Azure OpenAI's generally available data-plane version
 
 
 @dataclass(frozen=True)
@@ -25,10 +27,19 @@ class TeacherOptions:
     timeout: float = 120.0
     model_path: str | None = None
     rpm: float | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request (values are secret)
+    api_version: str | None = None  # Azure OpenAI's api-version
+    pace_share: float = 1.0  # of the allowance a host announces (workers split it)
 
     def key(self) -> str | None:
-        """The API key from the flag, else from $OPENAI_API_KEY."""
-        return self.api_key or os.environ.get("OPENAI_API_KEY") or None
+        """The API key from the flag, else from $OPENAI_API_KEY (or, for Azure,
+        $AZURE_OPENAI_API_KEY)."""
+        azure = os.environ.get("AZURE_OPENAI_API_KEY") if self.is_azure() else None
+        return self.api_key or os.environ.get("OPENAI_API_KEY") or azure or None
+
+    def is_azure(self) -> bool:
+        """Whether the endpoint is an Azure OpenAI deployment (or an api-version is set)."""
+        return bool(self.api_version) or AZURE_DEPLOYMENT in (self.base_url or "")
 
     def resolved_choice(self) -> Literal["openai", "local"]:
         """`auto` means local unless an endpoint or a key is given."""
@@ -71,4 +82,8 @@ def make_teacher(options: TeacherOptions) -> Teacher:
         concurrency=options.concurrency,
         timeout=options.timeout,
         rpm=options.rpm,
+        headers=dict(options.headers),
+        api_version=options.api_version,
+        azure=options.is_azure(),
+        pace_share=options.pace_share,
     )

@@ -103,7 +103,8 @@ class Call:
 
 
 class FakeTeacher:
-    """The teacher seam (`describe`, `complete`, `aclose`) answered from a script."""
+    """The teacher seam (`describe`, `complete`, `take_notices`, `aclose`) answered from a
+    script."""
 
     def __init__(
         self,
@@ -117,6 +118,7 @@ class FakeTeacher:
         self.model = model
         self.history: list[Call] = []
         self.closed = False
+        self.notices: list[str] = []  # handed to the run by take_notices, like a host's
         self._script: deque[Outcome] = deque(outcomes)
 
     @property
@@ -149,6 +151,10 @@ class FakeTeacher:
             return outcome
         prompt = sum(len(m["content"].split()) for m in messages)
         return Completion(outcome, "stop", prompt, len(outcome.split()), self.model)
+
+    def take_notices(self) -> list[str]:
+        notices, self.notices = self.notices, []
+        return notices
 
     async def aclose(self) -> None:
         self.closed = True

@@ -1,4 +1,5 @@
-"""Client-side limits: request and token rates, adaptive concurrency, and budgets.
+"""Client-side limits: request and token rates, and budgets (concurrency adapts in
+teachers/backpressure.py).
 
 Every attempt passes through `Gate.admit` (budgets, tokens a minute) before it is sent,
 so retries are limited and counted exactly like first attempts. Requests a minute are
@@ -11,7 +12,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tinygen.errors import UsageError
 from tinygen.teachers.prices import Prices  # the one cost formula
@@ -94,39 +95,6 @@ class TokenBucket:
 
 
 DEFAULT_CONCURRENCY = 64  # requests at once, unless --concurrency says otherwise
-
-
-@dataclass
-class AdaptiveConcurrency:
-    """AIMD: halve the allowed concurrency on a burst of 429s, grow it back by one; one
-    request at a time until the first answer."""
-
-    maximum: int
-    limit: float = 0.0
-    cooldown_s: float = 2.0
-    _last_cut: float = field(default=-1e9, repr=False)
-    probing: bool = True  # no answer yet: one request at a time
-
-    def __post_init__(self) -> None:
-        self.limit = float(self.maximum)
-
-    @property
-    def current(self) -> int:
-        """Requests allowed at once now: one until the endpoint has answered once (a bad
-        key, a wrong model or an empty account then costs one request, not `maximum`)."""
-        return 1 if self.probing else max(1, int(self.limit))
-
-    def on_rate_limited(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        if now - self._last_cut >= self.cooldown_s:
-            self.limit = max(1.0, self.limit / 2)
-            self._last_cut = now
-
-    def on_success(self) -> None:
-        if self.probing:
-            self.probing = False  # the endpoint answers: open up to the limit
-            return
-        self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
 
 
 class Gate:

@@ -168,6 +168,9 @@ class LocalTeacher:
     def _generate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         return self._llama.create_chat_completion(**kwargs)
 
+    def take_notices(self) -> list[str]:
+        return []  # it takes every parameter tinygen sends
+
     async def aclose(self) -> None:
         """Drop queued calls, wait for the running one (off the loop), free the model."""
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)

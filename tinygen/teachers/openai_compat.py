@@ -7,13 +7,17 @@ URL, headers and timeouts merged once, and reads the answer's JSON: the SDK's pe
 request building and response models cost about 1 ms of CPU a call, several times
 everything else tinygen does per answer (bench/throughput.py); the client's own
 per-request merging another 0.08 ms.
-Failures are classified here by status code, and tenacity owns every retry.
+Failures are classified here by status code, and tenacity owns every retry. What each
+body holds comes from teachers/profiles.py (a model's profile, adapted to what the host
+refused); every request waits for teachers/ratelimits.py's pacer, which reads the limits
+every answer announces.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 
 import httpx2
 import openai
@@ -21,7 +25,10 @@ import openai
 from tinygen.recipe.model import TeacherParams
 from tinygen.teachers.base import Completion, TeacherCallError
 from tinygen.teachers.bounded import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, read_bounded
+from tinygen.teachers.factory import AZURE_API_VERSION
 from tinygen.teachers.limits import RequestPacer
+from tinygen.teachers.profiles import MAX_ADAPTATIONS, RequestShape, profile_for
+from tinygen.teachers.ratelimits import HeaderPacer, retry_after
 from tinygen.text.encoding import make_encodable
 from tinygen.text.redact import register_secret
 
@@ -50,41 +57,114 @@ class OpenAITeacher:
         concurrency: int,
         timeout: float,
         rpm: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        api_version: str | None = None,
+        azure: bool = False,
+        pace_share: float = 1.0,
     ) -> None:
         register_secret(api_key)
+        for value in (headers or {}).values():
+            register_secret(value)
         limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         hooks = {"request": [_pace_hook(RequestPacer(rpm))]} if rpm else {}
         self._http = openai.DefaultAioHttpClient(limits=limits, timeout=timeout, event_hooks=hooks)
-        client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, http_client=self._http
-        )
-        self._url = httpx2.URL(f"{client.base_url}chat/completions")
+        client = sdk_client(base_url, api_key, azure, api_version, headers or {}, self._http)
+        self._url = httpx2.URL(f"{client.base_url}chat/completions", params=client.default_query)
         sdk_headers = {**client.default_headers, **client.auth_headers, **JSON_CONTENT}
         # the request as the client would build it, once: its headers, the SDK's, timeouts
         self._headers = httpx2.Headers(self._http.headers)
         self._headers.update({k: v for k, v in sdk_headers.items() if isinstance(v, str)})
         self._extensions = {"timeout": self._http.timeout.as_dict()}
+        self._shapes: dict[str, RequestShape] = {}  # by model: each learns on its own
+        self.pacer = HeaderPacer(share=pace_share)
+        self._notices: list[str] = []
 
     def describe(self) -> dict[str, object]:
         return {"kind": "openai-compatible", "host": self._url.netloc.decode()}
 
+    def take_notices(self) -> list[str]:
+        """What changed in the requests since the last call (each said once)."""
+        notices, self._notices = self._notices, []
+        return notices
+
     async def complete(self, messages: list[dict[str, str]], params: TeacherParams) -> Completion:
-        """POST one chat-completions request; raise TeacherCallError on any failure."""
-        body = json.dumps({"messages": messages, **request_body(params)}).encode()
+        """POST one chat-completions request; raise TeacherCallError on any failure. A 400
+        that refuses a parameter adapts the body and sends again (not a failure)."""
+        for tries_left in range(MAX_ADAPTATIONS, -1, -1):
+            completion = await self._post(messages, params, adapt=tries_left > 0)
+            if completion is not None:
+                return completion
+        raise AssertionError("unreachable: the last try does not adapt")
+
+    async def _post(
+        self,
+        messages: list[dict[str, str]],
+        params: TeacherParams,
+        adapt: bool,
+    ) -> Completion | None:
+        """One request; None if a 400 refused a parameter and the body was adapted."""
+        shape = self._shape(params)
+        fields = shape.body(params)
+        body = json.dumps({"messages": messages, **fields}).encode()
         request = httpx2.Request(
             "POST", self._url, headers=self._headers, content=body, extensions=self._extensions
         )
+        seq = await self.pacer.release(len(body) / 4 + params.max_tokens)
         try:
             response = await self._http.send(request, stream=True)
-            try:
-                return await _read_answer(response, params.max_tokens)
-            finally:
-                await response.aclose()
+        except httpx2.TransportError as exc:
+            self.pacer.forget(seq)
+            raise transport_error(exc) from None
+        try:
+            self.pacer.observe(response.headers, seq)
+            if response.status_code == 400 and adapt:
+                text = await _error_text(response)
+                notice = shape.adapt(_error_object(text), fields)
+                if notice is not None:
+                    self._notices.append(notice)
+                    return None
+                raise status_error(400, response.headers, text)
+            return await _read_answer(response, params.max_tokens)
         except httpx2.TransportError as exc:
             raise transport_error(exc) from None
+        finally:
+            await response.aclose()
+
+    def _shape(self, params: TeacherParams) -> RequestShape:
+        """The request shape of `params.model`, made (and its profile said) on first use."""
+        shape = self._shapes.get(params.model)
+        if shape is None:
+            shape = self._shapes[params.model] = RequestShape(profile_for(params.model))
+            self._notices += shape.profile.notes(params)
+        return shape
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def sdk_client(
+    base_url: str | None,
+    api_key: str,
+    azure: bool,
+    api_version: str | None,
+    headers: Mapping[str, str],
+    http: httpx2.AsyncClient,
+) -> openai.AsyncOpenAI:
+    """The SDK client that holds the configuration: URL, key and its header, extra
+    headers. Azure's client puts the key in `api-key` and the version in the query."""
+    extra = dict(headers)
+    if azure:
+        return openai.AsyncAzureOpenAI(
+            api_key=api_key,
+            api_version=api_version or AZURE_API_VERSION,
+            base_url=base_url,
+            max_retries=0,
+            http_client=http,
+            default_headers=extra,
+        )
+    return openai.AsyncOpenAI(
+        api_key=api_key, base_url=base_url, max_retries=0, http_client=http, default_headers=extra
+    )
 
 
 def _pace_hook(pacer: RequestPacer):
@@ -140,21 +220,6 @@ async def _error_text(response: httpx2.Response) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def request_body(params: TeacherParams) -> dict[str, object]:
-    """The generation parameters of a chat-completions request body."""
-    body: dict[str, object] = {
-        "model": params.model,
-        "temperature": params.temperature,
-        "top_p": params.top_p,
-        "max_tokens": params.max_tokens,
-    }
-    if params.seed is not None:
-        body["seed"] = params.seed
-    if params.repeat_penalty is not None:
-        body["repeat_penalty"] = params.repeat_penalty
-    return body
-
-
 def completion_from(data: object) -> Completion:
     """Read a chat-completions JSON answer; anything malformed is a retryable error, but
     malformed `usage` (strings, negatives, garbage) only makes the counts unknown."""
@@ -164,6 +229,7 @@ def completion_from(data: object) -> Completion:
         usage = data.get("usage")  # type: ignore[union-attr]
         prompt, completion, note = usage_counts(usage)
         return Completion(
+            reasoning_tokens=reasoning_count(usage),
             text=text if isinstance(text, str) else str(text),
             finish_reason=_optional_text(choice.get("finish_reason")),
             prompt_tokens=prompt,
@@ -196,6 +262,14 @@ def usage_counts(usage: object) -> tuple[int | None, int | None, str | None]:
             wrong.append(f"{name} {str(value)[:30]!r}")
     note = f"not a token count: {', '.join(wrong)}" if wrong else None
     return counts[0], counts[1], note
+
+
+def reasoning_count(usage: object) -> int | None:
+    """Reasoning tokens in `usage.completion_tokens_details` (part of completion_tokens)."""
+    details = usage.get("completion_tokens_details") if isinstance(usage, dict) else None
+    value = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    valid = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if valid else None
 
 
 def _optional_text(value: object) -> str | None:
@@ -237,7 +311,11 @@ def status_error(status: int, headers: httpx2.Headers | dict, text: str) -> Teac
     if status in RETRYABLE_STATUS or status >= 500:
         kind = "rate_limit" if status == 429 else "server_error" if status >= 500 else "conflict"
         return TeacherCallError(
-            kind, message, retryable=True, status=status, retry_after=retry_after_seconds(headers)
+            kind,
+            message,
+            retryable=True,
+            status=status,
+            retry_after=retry_after(headers, error_message(text)),
         )
     return TeacherCallError("client_error", message, retryable=False, status=status)
 
@@ -269,18 +347,3 @@ def error_message(text: str) -> str:
     if message:
         return str(message)[:300]
     return text.strip()[:300] or "(no body)"
-
-
-def retry_after_seconds(headers: httpx2.Headers | dict[str, str]) -> float | None:
-    """Seconds the server asks us to wait: `retry-after-ms` first, then `retry-after`."""
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            continue
-        if seconds >= 0:
-            return seconds
-    return None
