@@ -190,7 +190,7 @@ def served(n: int, *flags: str) -> tuple[float, dict[str, Any]]:
 
 
 def random429(quick: bool, repeats: int) -> Result:
-    n, result = 200 if quick else 600, Result("random429")
+    n, result = 300 if quick else 2000, Result("random429")
     clean: list[float] = []
     faulty: list[float] = []
     faulty_manifest: dict[str, Any] = {}

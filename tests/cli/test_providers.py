@@ -84,7 +84,23 @@ def test_a_reasoning_model_needs_no_flag(provider, tmp_path):
     assert {r["usage"]["reasoning_tokens"] for r in records} == {300}
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["session"]["reasoning_tokens"] == 300 * 12
-    assert manifest["session"]["completion_tokens"] >= 300 * 12  # reasoning is part of it
+    session = manifest["session"]
+    assert session["completion_tokens"] >= 300 * 12  # reasoning is part of it
+    priced = session["prompt_tokens"] * 0.25 + session["completion_tokens"] * 2.00
+    assert session["cost_usd"] == pytest.approx(priced / 1e6, abs=1e-6)
+
+
+def test_a_cost_cap_reserves_the_reasoning_too(provider, tmp_path):
+    """Each request reserves max_completion_tokens at the output price: reasoning and
+    answer together, so the cap holds however much the model thinks."""
+    srv = provider("--reasoning-tokens", "minimal=0,low=100,medium=500,high=800")
+    out = tmp_path / "run"
+    args = gen_args(srv.base_url, out, 50, "--model", "gpt-5-mini", recipe="tinystories")
+    code, _, err = cli(*args, "--max-cost", "0.01")
+    assert code == 4, err
+    session = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["session"]
+    assert 0.005 < session["cost_usd"] <= 0.01
+    assert session["reasoning_tokens"] >= 500 * len(shard_records(out))
     assert "reasoning model" in (out / "run.log").read_text(encoding="utf-8")
 
 
@@ -159,12 +175,15 @@ def test_a_fixed_400_stops_workers_too(provider, tmp_path):
     assert len(srv.requests()) <= 100
 
 
-def test_paces_to_the_rate_limit_headers(provider, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_paces_to_the_rate_limit_headers(provider, tmp_path, workers):
     """1,200 requests a minute, announced only in x-ratelimit-* headers (no Retry-After):
-    once the first minute's allowance is spent, the run goes at the announced pace."""
+    once the first minute's allowance is spent, the run goes at the announced pace; two
+    worker processes share it."""
     srv = provider("--rpm", "1200")
     out = tmp_path / "run"
-    code, _, err = cli(*gen_args(srv.base_url, out, 1400, "--concurrency", "64"))
+    args = gen_args(srv.base_url, out, 1400, "--concurrency", "64", "--workers", workers)
+    code, _, err = cli(*args)
     assert code == 0, err
     log = srv.requests()
     refused = sum(e["status"] == 429 for e in log)

@@ -47,21 +47,34 @@ def test_isolated_429s_do_not_cut_the_limit():
 
 
 def test_sustained_429s_cut_by_windows_and_say_why():
-    limit = opened(64)
-    for _ in range(64):
+    limit = opened(64)  # its last hundred outcomes were answers
+    for _ in range(64):  # one window
         limit.on_throttled("429")
-    assert limit.current == 44 and limit.reason.startswith("429s")
-    for _ in range(200):
+    assert limit.current == 44 and limit.reason == "429s (64 of the last 100)"
+    outcomes = 0
+    while limit.current >= 10:
         limit.on_throttled("429")
-    assert limit.current < 10
+        outcomes += 1
+    assert outcomes < 600  # a cut at the first window with fifty fresh outcomes
+
+
+def test_a_host_over_its_rate_a_fifth_of_the_time_is_slowed():
+    limit, rng = opened(32), random.Random(2)
+    for _ in range(300):
+        if rng.random() < 0.25:
+            limit.on_throttled("429")
+        else:
+            limit.on_answer(0.3)
+    assert limit.current < 32 and limit.reason.startswith("429s")
 
 
 def test_503_bursts_cut_too():
     limit = opened(64)
-    for _ in range(40):
-        limit.on_answer(0.3)
-    for _ in range(24):
-        limit.on_throttled("503")
+    for n in range(128):  # a quarter of the answers are 503s
+        if n % 4 == 0:
+            limit.on_throttled("503")
+        else:
+            limit.on_answer(0.3)
     assert limit.current < 64 and "503s" in limit.reason
 
 

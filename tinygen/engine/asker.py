@@ -77,6 +77,7 @@ class Asked:
     retried: list[str] = field(default_factory=list)
     unsent: str = ""
     notices: tuple[str, ...] = ()
+    waiting: bool = False  # sleeping before a retry (it holds no slot meanwhile)
 
 
 class Asker:
@@ -123,6 +124,8 @@ class Asker:
             asked.retried.append(error.kind)
             if error.status in THROTTLE_STATUS:
                 self.concurrency.on_throttled(str(error.status))
+            asked.waiting = True
+            self.concurrency.wait_started()
 
         try:
             asked.call = await call_with_retries(
@@ -130,6 +133,8 @@ class Asker:
             )
         except BudgetReached as reached:
             asked.unsent = str(reached)
+        finally:
+            self._end_wait(asked)
         asked.notices = tuple(self.teacher.take_notices())
         return asked
 
@@ -201,7 +206,13 @@ class Asker:
             error=call.error.message if call.error and not error else "",
         )
 
+    def _end_wait(self, asked: Asked) -> None:
+        if asked.waiting:
+            asked.waiting = False
+            self.concurrency.wait_ended()
+
     async def _one_call(self, asked: Asked) -> Completion:
+        self._end_wait(asked)  # the retry's sleep is over: it asks again
         params, item = self.resolved.recipe.teacher, asked.item
         book = await self.gate.admit(_prompt_tokens(item), params.max_tokens)
         started = time.monotonic()

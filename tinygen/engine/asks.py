@@ -107,7 +107,7 @@ class InProcessAsks:
         return self.asker.gate.reached is not None
 
     def has_room(self) -> bool:
-        return len(self._tasks) < self.concurrency.current
+        return self.concurrency.room(len(self._tasks)) > 0
 
     async def start(self) -> None:
         """Load what the checks load lazily, before the first answer arrives."""

@@ -71,6 +71,7 @@ class Worker:
         self._calling = 0  # tasks asking the teacher (the rest are checking answers)
         self._outbox: list[Finished] = []
         self._flush_due = False
+        asker.concurrency.on_room = self._start_queued  # an item went to wait for a retry
 
     def take(self, indexes: tuple[int, ...]) -> None:
         """Queue `indexes`; they start as the allowed concurrency leaves room."""
@@ -78,7 +79,7 @@ class Worker:
         self._start_queued()
 
     def _start_queued(self) -> None:
-        room = self.asker.concurrency.current - self._calling
+        room = self.asker.concurrency.room(self._calling)
         for _ in range(min(room, len(self._queued))):
             self._calling += 1
             self._tasks.add(asyncio.create_task(self._run(self._queued.popleft())))
