@@ -40,7 +40,7 @@ import time
 import urllib.request
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -458,7 +458,7 @@ async def flush(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-async def _flusher(st: State) -> None:
+async def _flusher(st: Any) -> None:
     while True:
         await asyncio.sleep(0.2)
         st.flush()
@@ -475,11 +475,19 @@ async def serve(opts: argparse.Namespace) -> None:
     app[STATE] = st
     app.add_routes([web.post("/v1/chat/completions", chat), web.get("/v1/models", models)])
     app.add_routes([web.post("/_flush", flush)])
+    await serve_until_stopped(app, opts.port, st, st.closing.set)
+
+
+async def serve_until_stopped(
+    app: web.Application, port: int, st: Any, on_stop: Callable[[], None] = lambda: None
+) -> None:
+    """Listen on 127.0.0.1:`port`, print READY, serve until SIGTERM/SIGINT, then flush
+    `st`'s log and print its SUMMARY (`st`: a server state with flush, log, n, counts)."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", opts.port))
+    sock.bind(("127.0.0.1", port))
     await web.SockSite(runner, sock, backlog=2048).start()
     stop, loop = asyncio.Event(), asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -487,7 +495,7 @@ async def serve(opts: argparse.Namespace) -> None:
     flusher = asyncio.create_task(_flusher(st))
     print(f"READY http://127.0.0.1:{sock.getsockname()[1]}/v1", flush=True)
     await stop.wait()
-    st.closing.set()
+    on_stop()
     flusher.cancel()
     await runner.cleanup()
     st.flush()

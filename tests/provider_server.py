@@ -28,8 +28,7 @@ import math
 import os
 import random
 import re
-import signal
-import socket
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -40,30 +39,20 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-try:
-    from tests.openai_server import (
-        QUOTA_MESSAGE,
-        ServerHandle,
-        _canon,
-        _content_text,
-        _dumps,
-        _json_loads,
-        error_body,
-        run_server,
-        story,
-    )
-except ImportError:  # run as a script without the checkout on sys.path
-    from openai_server import (  # type: ignore[no-redef]
-        QUOTA_MESSAGE,
-        ServerHandle,
-        _canon,
-        _content_text,
-        _dumps,
-        _json_loads,
-        error_body,
-        run_server,
-        story,
-    )
+if __package__ in (None, ""):  # run as a script: put the checkout on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.openai_server import (
+    QUOTA_MESSAGE,
+    ServerHandle,
+    _canon,
+    _content_text,
+    _dumps,
+    _json_loads,
+    error_body,
+    run_server,
+    serve_until_stopped,
+    story,
+)
 
 _INVALID = "invalid_request_error"
 EFFORTS = ("minimal", "low", "medium", "high")
@@ -498,12 +487,6 @@ async def flush(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-async def _flusher(st: State) -> None:
-    while True:
-        await asyncio.sleep(0.2)
-        st.flush()
-
-
 def make_state(o: argparse.Namespace) -> State:
     """The server state the options ask for (buckets, gateway headers, log file)."""
     buckets = {
@@ -541,24 +524,7 @@ def make_app(st: State) -> web.Application:
 
 async def serve(opts: argparse.Namespace) -> None:
     st = make_state(opts)
-    runner = web.AppRunner(make_app(st), access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", opts.port))
-    await web.SockSite(runner, sock, backlog=2048).start()
-    stop, loop = asyncio.Event(), asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    flusher = asyncio.create_task(_flusher(st))
-    print(f"READY http://127.0.0.1:{sock.getsockname()[1]}/v1", flush=True)
-    await stop.wait()
-    flusher.cancel()
-    await runner.cleanup()
-    st.flush()
-    if st.log is not None:
-        st.log.close()
-    print("SUMMARY " + _dumps({"total": st.n, **st.counts}), flush=True)
+    await serve_until_stopped(make_app(st), opts.port, st)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
