@@ -19,7 +19,7 @@ from rich.markup import escape
 from tinygen import __version__
 from tinygen.dedup.files import dedup_files
 from tinygen.dedup.minhash import NearDupConfig
-from tinygen.engine.generation import RunConfig, RunResult, generate, run_header
+from tinygen.engine.generation import BatchSpec, RunConfig, RunResult, generate, run_header
 from tinygen.engine.pool import PoolSpec, worker_count
 from tinygen.errors import ExitCode, TinygenError, UsageError
 from tinygen.recipe.load import load_recipe
@@ -179,6 +179,18 @@ def generate_command(
     price_out: Annotated[
         float | None, typer.Option(min=0, help="USD per million completion tokens.")
     ] = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch", help="Ask through the endpoint's Batch API (half the price, within 24 h)."
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=50_000, help="Request lines per batch.")
+    ] = 50_000,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between batch status checks.")
+    ] = 30.0,
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds in-flight requests get after Ctrl-C.")
     ] = 30.0,
@@ -228,13 +240,19 @@ def generate_command(
             gate=make_gate(
                 resolved.recipe.teacher.model,
                 Budget(max_requests, max_tokens_total, max_cost),
-                prices_for(resolved.recipe.teacher.model, price_in, price_out),
+                prices_for(resolved.recipe.teacher.model, price_in, price_out, batch),
                 tpm,
             ),
             grace_s=grace,
             progress=not quiet and sys.stderr.isatty(),
             pool=PoolSpec(worker_count(workers, options, concurrency), options),
+            batch=BatchSpec(options, batch_size, poll_interval) if batch else None,
         )
+        if batch and options.resolved_choice() == "local":
+            raise UsageError(
+                "--batch needs an endpoint with a Batch API",
+                "pass --base-url (or set OPENAI_API_KEY for api.openai.com)",
+            )
         chosen = make_teacher(options)
         if not quiet:
             stderr.print(run_header(resolved, chosen, config), soft_wrap=True)

@@ -214,7 +214,7 @@ class Asker:
     async def _one_call(self, asked: Asked) -> Completion:
         self._end_wait(asked)  # the retry's sleep is over: it asks again
         params, item = self.resolved.recipe.teacher, asked.item
-        book = await self.gate.admit(_prompt_tokens(item), params.max_tokens)
+        book = await self.gate.admit(prompt_estimate(item), params.max_tokens)
         started = time.monotonic()
         try:
             completion = await self.teacher.complete(item.messages, params)
@@ -223,7 +223,7 @@ class Asker:
             raise
         asked.latency = time.monotonic() - started
         book(  # unknown counts are booked as what was reserved for them
-            _known_or(completion.prompt_tokens, _prompt_tokens(item)),
+            _known_or(completion.prompt_tokens, prompt_estimate(item)),
             _known_or(completion.completion_tokens, params.max_tokens),
         )
         return completion
@@ -246,6 +246,6 @@ def duplicate_line(finished: Finished, rejection: Rejection) -> str:
     return finished.line[:-1] + "," + dump_line(rejection_fields(rejection))[1:]
 
 
-def _prompt_tokens(item: Item) -> int:
+def prompt_estimate(item: Item) -> int:
     """A rough prompt size in tokens (4 characters a token), for the limits."""
     return sum(len(message["content"]) for message in item.messages) // 4 + 8

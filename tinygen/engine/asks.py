@@ -40,6 +40,15 @@ class Asks(Protocol):
         """Why `current` is under `maximum` ("" when it is not)."""
         ...
 
+    @property
+    def adopted(self) -> frozenset[int]:
+        """Indexes an earlier session left in flight (batches): not to be submitted."""
+        ...
+
+    def status_note(self) -> str:
+        """What runs elsewhere (batches at the provider), for the display ("" if none)."""
+        ...
+
     def has_room(self) -> bool:
         """Whether another index may be submitted now."""
         ...
@@ -102,6 +111,13 @@ class InProcessAsks:
     @property
     def limit_reason(self) -> str:
         return self.concurrency.reason
+
+    @property
+    def adopted(self) -> frozenset[int]:
+        return frozenset()
+
+    def status_note(self) -> str:
+        return ""
 
     def budgets_spent(self) -> bool:
         return self.asker.gate.reached is not None

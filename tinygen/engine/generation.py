@@ -32,6 +32,7 @@ from tinygen.rundir.runlog import RunLog
 from tinygen.rundir.store import ScanResult, ShardWriter
 from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import Teacher, TeacherCallError
+from tinygen.teachers.factory import TeacherOptions
 from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Gate
 from tinygen.teachers.retry import RetryPolicy
 from tinygen.text.redact import redact
@@ -42,6 +43,15 @@ SIGNAL_EXIT = {  # a closed terminal (SIGHUP) stops a run like SIGTERM
     signal.SIGTERM: ExitCode.TERMINATED,
     signal.SIGHUP: ExitCode.HANGUP,
 }
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Asking through a Batch API: where, how many lines a batch, how often to poll."""
+
+    teacher: TeacherOptions
+    size: int = 50_000
+    poll_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class RunConfig:
     progress: bool = True
     grace_s: float = 30.0
     pool: PoolSpec | None = None
+    batch: BatchSpec | None = None  # ask through the endpoint's Batch API
 
     @property
     def item_cap(self) -> int:
@@ -123,6 +134,7 @@ class Generation:
         self.breaker = Breaker()
         self.display: ProgressDisplay | None = None
         self._limit_reason = ""
+        self.batches_left = ""  # batches still running when the run stopped
 
     async def run(self) -> RunResult:
         """Run to the end; however it ends short of SIGKILL, the manifest says how."""
@@ -159,7 +171,7 @@ class Generation:
         try:
             asks = None
             if self.stop_code is None:
-                self._starting = asyncio.ensure_future(self._start_asks())
+                self._starting = asyncio.ensure_future(self._start_asks(scan))
                 self.asks = asks = await self._starting
             if asks is not None and self.stop_code is None:
                 self.stats.concurrency = asks
@@ -174,6 +186,7 @@ class Generation:
         finally:
             try:
                 if self.asks is not None:
+                    self.batches_left = self.asks.status_note()
                     await self.asks.close()  # workers exit before the card is made
             finally:
                 self._close_writers()
@@ -188,9 +201,12 @@ class Generation:
         with contextlib.suppress(OSError):
             self.log.info(redact(message))
 
-    async def _start_asks(self) -> Asks:
-        """Ask in this process, or in worker processes when the config has a pool."""
+    async def _start_asks(self, scan: ScanResult) -> Asks:
+        """Ask in this process, in worker processes when the config has a pool, or in
+        batches."""
         config = self.config
+        if config.batch is not None:
+            return await self._start_batches(config.batch, scan)
         if config.pool is not None and config.pool.workers > 1:
             setups = worker_setups(config.pool, self.resolved, config.retry.max_attempts, self.gate)
             pool = WorkerPool(setups, self.gate)
@@ -203,6 +219,25 @@ class Generation:
         )
         asks = InProcessAsks(asker, concurrency)
         await asks.start()
+        return asks
+
+    async def _start_batches(self, spec: BatchSpec, scan: ScanResult) -> Asks:
+        from tinygen.engine.batches import BatchAsks
+        from tinygen.teachers.batch_api import BatchClient
+
+        concurrency = AdaptiveConcurrency(spec.size)
+        asker = Asker(
+            self.resolved, self.teacher, self.gate, self.config.retry, concurrency, self.provenance
+        )
+        client = BatchClient(spec.teacher, self.config.retry)
+        asks = BatchAsks(asker, client, self.config.out_dir, spec.size, spec.poll_s, scan.done)
+        try:
+            await asks.start()
+        except BaseException:
+            await asks.close()
+            raise
+        if asks.adopted:
+            self.log.info(f"following {len(asks.adopted)} items in batches made before")
         return asks
 
     def _prepare(self) -> ScanResult:
@@ -243,8 +278,10 @@ class Generation:
                 writer.close()
 
     def _pending(self, scan: ScanResult) -> Iterator[int]:
-        """Indices still to ask, in order, up to the item cap."""
-        return (i for i in range(self.config.item_cap) if i not in scan.done)
+        """Indices still to ask, in order, up to the item cap (not those an earlier
+        session's batches still hold)."""
+        held = self.asks.adopted if self.asks is not None else frozenset()
+        return (i for i in range(self.config.item_cap) if i not in scan.done and i not in held)
 
     async def _loop(self, asks: Asks, display: ProgressDisplay, pending: Iterator[int]) -> None:
         """Keep items in flight; handle each as it finishes (O(1) per item, however many
@@ -370,6 +407,8 @@ class Generation:
             code = self.stop_code
             message = f"stopped by a signal with {stats.accepted} of {stats.target} records; "
             message += "rerun the same command to continue"
+            if self.batches_left:
+                message += f" (batches keep running at the provider: {self.batches_left})"
         elif self.gate.reached is not None:
             code = ExitCode.BUDGET_REACHED
             message = (

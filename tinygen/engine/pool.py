@@ -198,6 +198,13 @@ class WorkerPool:
         return sum(worker.limit for worker in self._workers)
 
     @property
+    def adopted(self) -> frozenset[int]:
+        return frozenset()
+
+    def status_note(self) -> str:
+        return ""
+
+    @property
     def limit_reason(self) -> str:
         """Why a worker's concurrency is under its maximum (the first that says)."""
         return next((worker.reason for worker in self._workers if worker.reason), "")

@@ -70,6 +70,8 @@ def status_line(stats: RunStats) -> str:
     parts += [f"dups {stats.duplicates}", f"failed {sum(stats.failed.values())}"]
     if stats.cost is not None:
         parts.append(f"${stats.cost:.4f}")
+    if limit and (note := limit.status_note()):
+        parts.append(f"batches: {note}")
     eta = stats.eta_seconds()
     if eta is not None:
         parts.append(f"ETA {eta:.0f}s")

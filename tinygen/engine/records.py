@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tinygen import SCHEMA_VERSION, __version__
 from tinygen.checks.base import Rejection
-from tinygen.recipe.items import Item
+from tinygen.recipe.items import Item, record_id
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.rundir.runlog import utc_now
 from tinygen.teachers.base import Completion, Teacher
@@ -13,11 +13,6 @@ from tinygen.text.canonical import sha256_hex
 from tinygen.text.encoding import make_encodable
 
 REJECTED_TEXT_CHARS = 16_384  # rejected.jsonl is for diagnosis, not for megabytes
-
-
-def record_id(fingerprint: str, index: int) -> str:
-    """Stable id of item `index` of the run with `fingerprint`."""
-    return f"{fingerprint[:12]}-{index:08d}"
 
 
 class Provenance:

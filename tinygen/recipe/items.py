@@ -17,6 +17,12 @@ class Item:
     messages: list[dict[str, str]]
 
 
+def record_id(fingerprint: str, index: int) -> str:
+    """Stable id of item `index` of the run with `fingerprint` (its records' `id`, its
+    batch lines' `custom_id`)."""
+    return f"{fingerprint[:12]}-{index:08d}"
+
+
 def build_item(resolved: ResolvedRecipe, index: int) -> Item:
     """Build item `index`: depends only on the resolved recipe (and its seed) and index."""
     recipe = resolved.recipe

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 
-from tinygen.teachers.prices import FLAGS, TABLE, table_prices
+from tinygen.teachers.prices import BATCH_TABLE, FLAGS, TABLE, table_prices
 
 ESTIMATED = "list prices, no batch or cache discounts; includes rejected answers"
 _EVERY_ATTEMPT = "every attempt, rejected answers included"
 RECORDED = {
     FLAGS: f"recorded by the run at the --price-in/--price-out prices; {_EVERY_ATTEMPT}",
     TABLE: f"recorded by the run at list prices, no batch or cache discounts; {_EVERY_ATTEMPT}",
+    BATCH_TABLE: f"recorded by the run at batch prices (half the list); {_EVERY_ATTEMPT}",
     "varied": "recorded by the run, whose sessions had different prices (or none)",
     None: "recorded by the run (its prices were not recorded)",
 }
@@ -39,7 +40,7 @@ def recorded_cost(manifest: dict, model: object = None) -> dict | None:
     prices = _dict(manifest.get("prices"))
     source = prices.get("from") if prices.get("from") in RECORDED else None
     keys = ("input", "output", "from", "as")
-    per_1m = {k: prices.get(k) for k in keys} if source in (FLAGS, TABLE) else None
+    per_1m = {k: prices.get(k) for k in keys} if source in (FLAGS, TABLE, BATCH_TABLE) else None
     note = RECORDED[source]
     return {
         "usd": round(usd, 6),

@@ -7,6 +7,7 @@
     run.log                     one timestamped line per event of each session
     README.md                   the dataset card (carries CARD_MARK, so tinygen knows it)
     .tinygen/neardup.sig        MinHash signatures of accepted records
+    .tinygen/batches.jsonl      batches a `--batch` run made: before and after each create
     plots/*.png                 `tinygen stats --plots`
     .lock                       held while a process writes the directory
 
@@ -31,6 +32,7 @@ CARD = "README.md"
 CARD_MARK = "<!-- tinygen dataset card: rewritten at the end of every run of this directory -->"
 STATE_DIR = ".tinygen"
 SIGNATURES = "neardup.sig"
+BATCHES = "batches.jsonl"
 PLOTS_DIR = "plots"
 LENGTH_PNG = "length_histogram.png"
 COVERAGE_PNG = "coverage_curve.png"
@@ -79,6 +81,7 @@ def own_files(run_dir: Path) -> list[Path]:
     included: only its mark says whether tinygen wrote it)."""
     names = [MANIFEST, REJECTED, FAILED, RUN_LOG, CARD + TEMPORARY, MANIFEST + TEMPORARY]
     names += [f"{STATE_DIR}/{SIGNATURES}", f"{STATE_DIR}/{SIGNATURES}{TEMPORARY}"]
+    names += [f"{STATE_DIR}/{BATCHES}"]
     names += [f"{PLOTS_DIR}/{name}" for name in PLOT_FILES]
     paths = [run_dir / name for name in names]
     paths += [path for path in shard_paths(run_dir) if shard_number(path) is not None]

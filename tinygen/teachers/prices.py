@@ -31,6 +31,7 @@ PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
 
 FLAGS = "flags"  # --price-in / --price-out
 TABLE = "table"  # PRICES_PER_MILLION
+BATCH_TABLE = "table, batch"  # PRICES_PER_MILLION at BATCH_SHARE
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,22 @@ def table_prices(model: str | None) -> Prices | None:
     return Prices(per_m_in, per_m_out, TABLE, key)
 
 
-def prices_for(model: str, price_in: float | None, price_out: float | None) -> Prices | None:
-    """Prices from the flags if given (a missing one is 0), else from the table."""
+BATCH_SHARE = 0.5  # what the Batch APIs charge of the online price
+
+
+def prices_for(
+    model: str, price_in: float | None, price_out: float | None, batch: bool = False
+) -> Prices | None:
+    """Prices from the flags if given (a missing one is 0: they are taken as they are,
+    batch or not), else from the table (at half for a batch run)."""
     if price_in is not None or price_out is not None:
         return Prices(price_in or 0.0, price_out or 0.0, FLAGS)
-    return table_prices(model)
+    prices = table_prices(model)
+    if prices is None or not batch:
+        return prices
+    return Prices(
+        prices.per_m_in * BATCH_SHARE,
+        prices.per_m_out * BATCH_SHARE,
+        BATCH_TABLE,
+        prices.table_key,
+    )
