@@ -23,7 +23,7 @@ from tinygen.engine.generation import BatchSpec, RunConfig, RunResult, generate,
 from tinygen.engine.pool import PoolSpec, worker_count
 from tinygen.errors import ExitCode, TinygenError, UsageError
 from tinygen.recipe.load import load_recipe
-from tinygen.recipe.model import ReasoningEffort
+from tinygen.recipe.model import ReasoningEffort, ResolvedRecipe
 from tinygen.recipe.preview import coverage_table, preset_table, preview_items
 from tinygen.report.corpus import corpus_stats
 from tinygen.report.view import render_stats, short_summary
@@ -35,6 +35,7 @@ from tinygen.teachers.factory import (
     make_teacher,
 )
 from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Budget, make_gate
+from tinygen.teachers.offline import BatchFileTeacher
 from tinygen.teachers.prices import prices_for
 from tinygen.teachers.retry import RetryPolicy
 from tinygen.text.redact import redact
@@ -191,6 +192,30 @@ def generate_command(
     poll_interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between batch status checks.")
     ] = 30.0,
+    cancel_batches: Annotated[
+        bool,
+        typer.Option(
+            "--cancel-batches",
+            help="Cancel this run's batches that are still running, and stop.",
+        ),
+    ] = False,
+    export_requests: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the request lines the run still needs to FILE (OpenAI batch format, "
+            "for vllm run_batch or another runner) and stop.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
+    import_results: Annotated[
+        Path | None,
+        typer.Option(
+            help="Take the answers of a batch runner's results FILE into the run.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds in-flight requests get after Ctrl-C.")
     ] = 30.0,
@@ -228,7 +253,9 @@ def generate_command(
             "teacher.max_tokens": max_tokens,
             "teacher.reasoning_effort": reasoning_effort,
         }
-        overrides = options.param_overrides() | {k: v for k, v in flags.items() if v is not None}
+        offline = export_requests is not None or import_results is not None
+        teacher_defaults = {} if offline else options.param_overrides()  # not the local model's
+        overrides = teacher_defaults | {k: v for k, v in flags.items() if v is not None}
         resolved = load_recipe(recipe, overrides, allow_path or ())
         config = RunConfig(
             out_dir=out,
@@ -247,13 +274,27 @@ def generate_command(
             progress=not quiet and sys.stderr.isatty(),
             pool=PoolSpec(worker_count(workers, options, concurrency), options),
             batch=BatchSpec(options, batch_size, poll_interval) if batch else None,
+            import_results=import_results,
         )
-        if batch and options.resolved_choice() == "local":
+        if (
+            batch
+            and options.resolved_choice() == "local"
+            and not (export_requests or import_results)
+        ):
             raise UsageError(
                 "--batch needs an endpoint with a Batch API",
                 "pass --base-url (or set OPENAI_API_KEY for api.openai.com)",
             )
-        chosen = make_teacher(options)
+        if cancel_batches:
+            stderr.print(_cancelled(resolved, options, config), highlight=False)
+            return
+        if export_requests is not None:
+            from tinygen.engine.batchfiles import export_requests as write_requests
+
+            lines = write_requests(resolved, out, export_requests, n, config.item_cap)
+            stderr.print(f"wrote {lines} request lines to {export_requests}", highlight=False)
+            return
+        chosen = BatchFileTeacher(import_results) if import_results else make_teacher(options)
         if not quiet:
             stderr.print(run_header(resolved, chosen, config), soft_wrap=True)
         result = generate(resolved, chosen, config)
@@ -264,6 +305,23 @@ def generate_command(
     elif result.exit_code != 0:
         stderr.print(result.message, soft_wrap=True)
     raise typer.Exit(int(result.exit_code))
+
+
+def _cancelled(resolved: ResolvedRecipe, options: TeacherOptions, config: RunConfig) -> str:
+    """Cancel the run's running batches; say which."""
+    import asyncio
+
+    from tinygen.engine.batches import cancel_batches
+    from tinygen.teachers.batch_api import BatchClient
+
+    client = BatchClient(options, config.retry)
+    ids = asyncio.run(cancel_batches(resolved.fingerprint, client, config.out_dir))
+    if not ids:
+        return "no batch of this run is running"
+    return (
+        f"cancelled {len(ids)} batches ({', '.join(ids)}); rerun without --cancel-batches to "
+        "collect what they finished and ask the rest again"
+    )
 
 
 def parse_headers(values: Iterable[str]) -> tuple[tuple[str, str], ...]:

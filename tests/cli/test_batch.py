@@ -4,6 +4,7 @@ at any moment with nothing submitted twice."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -17,7 +18,9 @@ import pytest
 
 from tests.batch_server import run_batch_server
 from tests.conftest import KEY, TINY, cli, gen_args, run_cli_subprocess, shard_records
+from tests.openai_server import story
 
+TOLD = itertools.count(10_000)
 FAST = ("--validate-s", "0.1", "--progress-s", "0.3", "--finalize-s", "0.1")
 
 
@@ -58,6 +61,7 @@ def test_a_batch_run_with_expired_lines(batches, tmp_path):
     assert code == 0, err
     records = shard_records(out)
     assert len(records) == 200 and len({r["id"] for r in records}) == 200
+    assert all(r["batch"].startswith("batch_") for r in records)
     counts = stats(srv)
     assert counts["chat_calls"] == 0 and counts["batches_created"] >= 2
     submitted = counts["custom_ids_submitted"]
@@ -191,3 +195,111 @@ def test_a_cost_cap_reserves_each_batch_before_it_is_made(batches, tmp_path):
     session = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["session"]
     assert 0 < session["cost_usd"] <= 0.001
     assert stats(srv)["lines_submitted"] < 200
+
+
+def run_offline(requests: Path, results: Path, skip_every: int = 0) -> None:
+    """A batch runner like `vllm run_batch`: a result line for each request line (every
+    `skip_every`-th left unanswered, as a runner that stopped early would)."""
+    lines = []
+    for n, line in enumerate(requests.read_text(encoding="utf-8").splitlines(), 1):
+        request = json.loads(line)
+        if skip_every and n % skip_every == 0:
+            continue
+        prompt = request["body"]["messages"][-1]["content"]
+        text = story(prompt, "ab" * 8, next(TOLD))  # a new story every time
+        body = {
+            "id": f"cmpl-{n}",
+            "object": "chat.completion",
+            "model": request["body"]["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 50, "completion_tokens": len(text.split())},
+        }
+        response = {"status_code": 200, "request_id": f"r{n}", "body": body}
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"b{n}",
+                    "custom_id": request["custom_id"],
+                    "response": response,
+                    "error": None,
+                }
+            )
+        )
+    results.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def offline_args(out: Path, n: int, *extra: str) -> list[str]:
+    return [
+        "generate",
+        TINY,
+        "-n",
+        str(n),
+        "--out",
+        str(out),
+        "--model",
+        "my-vllm-model",
+        "--quiet",
+        *extra,
+    ]
+
+
+def test_export_and_import_round_trip(tmp_path):
+    out, requests, results = tmp_path / "run", tmp_path / "requests.jsonl", tmp_path / "out.jsonl"
+    code, _, err = cli(*offline_args(out, 20, "--export-requests", str(requests)))
+    assert code == 0 and "wrote 20 request lines" in err
+    assert not out.exists()  # exporting writes only the file
+    first = [json.loads(line) for line in requests.read_text().splitlines()]
+    assert (
+        first[0]["body"]["model"] == "my-vllm-model" and first[0]["url"] == "/v1/chat/completions"
+    )
+    run_offline(requests, results, skip_every=4)  # 15 of 20 answered
+    code, _, err = cli(*offline_args(out, 20, "--import-results", str(results)))
+    assert code == 3  # 15 records: the run wants more
+    assert len(shard_records(out)) == 15
+    code, _, _ = cli(*offline_args(out, 20, "--import-results", str(results)))
+    assert len(shard_records(out)) == 15  # imported twice, nothing doubled
+    code, _, err = cli(*offline_args(out, 20, "--export-requests", str(requests)))
+    assert "wrote 5 request lines" in err
+    again = {json.loads(line)["custom_id"] for line in requests.read_text().splitlines()}
+    assert again == {r["custom_id"] for n, r in enumerate(first, 1) if n % 4 == 0}
+    run_offline(requests, results)
+    code, _, err = cli(*offline_args(out, 20, "--import-results", str(results)))
+    assert code == 0, err
+    records = shard_records(out)
+    assert len(records) == 20 and len({r["id"] for r in records}) == 20
+    assert {r["teacher"]["kind"] for r in records} == {"batch-file"}
+
+
+def test_cancel_batches_then_rerun_collects_and_asks_the_rest(batches, tmp_path):
+    srv = batches("--progress-s", "5")
+    out = tmp_path / "run"
+    args = batch_args(srv, out, 20)
+    run = start_run(args)
+    wait_for(out / ".tinygen" / "batches.jsonl", '"event":"created"')
+    run.send_signal(signal.SIGKILL)
+    run.communicate()
+    code, _, err = cli(*args, "--cancel-batches")
+    assert code == 0 and "cancelled 1 batches" in err
+    code, _, err = cli(*args, "--cancel-batches")
+    assert "no batch of this run is running" in err
+    again = run_cli_subprocess(args)
+    assert again.returncode == 0, again.stderr
+    assert len(shard_records(out)) == 20
+    assert stats(srv)["batches_created"] >= 2  # the cancelled lines went in a new batch
+
+
+def test_a_file_past_the_size_limit_is_split_into_batches(batches, tmp_path, monkeypatch):
+    monkeypatch.setattr("tinygen.engine.batches.MAX_FILE_BYTES", 6_000)
+    srv = batches("--max-file-mb", "0.01")
+    out = tmp_path / "run"
+    code, _, err = cli(*batch_args(srv, out, 40))
+    assert code == 0, err
+    assert stats(srv)["batches_created"] >= 2
+    assert max(stats(srv)["custom_ids_submitted"].values()) == 1
+    assert len(shard_records(out)) == 40

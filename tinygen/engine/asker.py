@@ -78,6 +78,7 @@ class Asked:
     unsent: str = ""
     notices: tuple[str, ...] = ()
     waiting: bool = False  # sleeping before a retry (it holds no slot meanwhile)
+    batch: str | None = None  # the batch that answered it, if one did
 
 
 class Asker:
@@ -165,7 +166,9 @@ class Asker:
         except Exception as exc:
             error = {"kind": "check_error", "message": redact(f"{exc!r}")[:500], "status": None}
             return self._failed(item, call, retried, error)
-        record = accepted_record(self.provenance, item, completion, call.attempts, asked.latency)
+        record = accepted_record(
+            self.provenance, item, completion, call.attempts, asked.latency, asked.batch
+        )
         record["checks"] = answer.figures
         finished = Finished(
             item.index,

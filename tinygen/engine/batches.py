@@ -33,6 +33,7 @@ from tinygen.teachers.batch_lines import Result, index_of, read_result, request_
 from tinygen.teachers.limits import BudgetReached
 from tinygen.teachers.retry import CallOutcome
 
+MAX_FILE_BYTES = 190 * 1024 * 1024  # OpenAI takes batch files of up to 200 MB
 EXPIRY_TRIES = 3  # an item whose line expires this often fails as batch_expired
 WAKE_S = 1.0  # the run loop's display and manifest are refreshed at least this often
 Book = Callable[[int, int], None]
@@ -249,13 +250,22 @@ class BatchAsks:
         if unsent:
             self._results.put_nowait(unsent)
             indexes[:] = [index for index in indexes if index in books]  # _guarded's too
-        if not indexes:
-            return
+        if indexes:
+            await self._upload_and_follow(indexes, books)
+
+    async def _upload_and_follow(self, indexes: list[int], books: dict[int, Book]) -> None:
+        """Upload the lines of `indexes` as one file (two halves, each its own batch, if
+        it would pass MAX_FILE_BYTES), create its batch and follow it."""
         params = self.asker.resolved.recipe.teacher
         lines = [
             request_line(build_item(self.asker.resolved, index), self.fingerprint, params)
             for index in indexes
         ]
+        if len(indexes) > 1 and sum(len(line.encode()) + 1 for line in lines) > MAX_FILE_BYTES:
+            half = len(indexes) // 2
+            for part in (indexes[:half], indexes[half:]):
+                self._spawn(self._guarded(part, self._upload_and_follow(part, books)))
+            return
         self.journal.write({"event": "submitting", "first": indexes[0], "lines": len(lines)})
         file_id = await self.client.upload(lines, f"tinygen-{self.fingerprint[:12]}.jsonl")
         metadata = {RUN_KEY: self.fingerprint, "tinygen_items": f"{indexes[0]}+{len(indexes)}"}
@@ -290,7 +300,7 @@ class BatchAsks:
                     "fix what the provider names, then rerun the same command",
                 )
             results = await self._results_of(batch)
-            self._results.put_nowait(await self._finish(indexes, results, books))
+            self._results.put_nowait(await self._finish(batch_id, indexes, results, books))
         finally:
             self._followed.pop(batch_id, None)
 
@@ -314,15 +324,15 @@ class BatchAsks:
         return results
 
     async def _finish(
-        self, indexes: list[int], results: dict[int, Result], books: dict | None
+        self, batch_id: str, indexes: list[int], results: dict[int, Result], books: dict | None
     ) -> list[Finished]:
         finished = []
         for index in indexes:
             result = results.get(index) or Result(index, unfinished="batch_expired")
-            finished.append(await self._judged(result, books))
+            finished.append(await self._judged(batch_id, result, books))
         return finished
 
-    async def _judged(self, result: Result, books: dict | None) -> Finished:
+    async def _judged(self, batch_id: str, result: Result, books: dict | None) -> Finished:
         index, gate = result.index, self.asker.gate
         book = (books or {}).get(index)
         if result.unfinished:
@@ -332,7 +342,7 @@ class BatchAsks:
             if self._expired[index] < EXPIRY_TRIES:
                 return Finished(index, Kind.UNSENT, reason=result.unfinished)
             result = Result(index, error=expired_error(result.unfinished))
-        asked = Asked(build_item(self.asker.resolved, index))
+        asked = Asked(build_item(self.asker.resolved, index), batch=batch_id)
         kinds = [result.error.kind] if result.error else []
         asked.call = CallOutcome(result.completion, result.error, 1, kinds)
         finished = await self.asker.judge(asked)
@@ -367,3 +377,19 @@ def validation_errors(batch) -> str:
         for error in errors[:5]
     ]
     return "; ".join(parts) or "no reason given"
+
+
+async def cancel_batches(fingerprint: str, client: BatchClient, out_dir: Path) -> list[str]:
+    """Cancel every batch of this run that is still running (journal and metadata); the
+    ids cancelled. A later run collects what they finished and asks the rest again."""
+    known = list(BatchJournal(out_dir).created())
+    known += [batch.id for batch in await client.find(fingerprint) if batch.id not in known]
+    cancelled = []
+    try:
+        for batch_id in known:
+            if (await client.retrieve(batch_id)).status not in TERMINAL | {"cancelling"}:
+                await client.cancel(batch_id)
+                cancelled.append(batch_id)
+    finally:
+        await client.aclose()
+    return cancelled

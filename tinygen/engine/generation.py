@@ -69,6 +69,7 @@ class RunConfig:
     grace_s: float = 30.0
     pool: PoolSpec | None = None
     batch: BatchSpec | None = None  # ask through the endpoint's Batch API
+    import_results: Path | None = None  # take the answers of a batch runner's results file
 
     @property
     def item_cap(self) -> int:
@@ -205,6 +206,8 @@ class Generation:
         """Ask in this process, in worker processes when the config has a pool, or in
         batches."""
         config = self.config
+        if config.import_results is not None:
+            return await self._start_import(config.import_results, scan)
         if config.batch is not None:
             return await self._start_batches(config.batch, scan)
         if config.pool is not None and config.pool.workers > 1:
@@ -219,6 +222,22 @@ class Generation:
         )
         asks = InProcessAsks(asker, concurrency)
         await asks.start()
+        return asks
+
+    async def _start_import(self, path: Path, scan: ScanResult) -> Asks:
+        from tinygen.engine.batchfiles import ImportAsks
+
+        asker = Asker(
+            self.resolved,
+            self.teacher,
+            self.gate,
+            self.config.retry,
+            AdaptiveConcurrency(1),
+            self.provenance,
+        )
+        asks = ImportAsks(asker, path, scan.done)
+        await asks.start()
+        self.log.info(f"importing {asks.in_flight} answers from {path}")
         return asks
 
     async def _start_batches(self, spec: BatchSpec, scan: ScanResult) -> Asks:

@@ -49,9 +49,15 @@ class Provenance:
 
 
 def accepted_record(
-    prov: Provenance, item: Item, completion: Completion, attempts: int, latency: float
+    prov: Provenance,
+    item: Item,
+    completion: Completion,
+    attempts: int,
+    latency: float,
+    batch: str | None = None,
 ) -> dict:
-    """An accepted answer: the record that goes into a shard."""
+    """An accepted answer: the record that goes into a shard (`batch`: the batch that
+    answered, if one did)."""
     return {
         **prov.base(item),
         "text": completion.text,
@@ -59,6 +65,7 @@ def accepted_record(
         "usage": usage_field(completion),
         "latency_s": round(latency, 3),
         "attempts": attempts,
+        "batch": batch,
         "created_at": utc_now(),
         "tinygen_version": __version__,
         "schema_version": SCHEMA_VERSION,

@@ -56,6 +56,9 @@ RECORD_FIELDS = (
     ),
     Field("latency_s", "float", "seconds of the successful attempt", "float64"),
     Field("attempts", "int", "attempts it took (1 = no retry)", "int64"),
+    Field(
+        "batch", "string", "the id of the batch that answered it (`--batch`), else null", "string"
+    ),
     Field("created_at", "string", "UTC time the record was written (ISO 8601)", "string"),
     Field("tinygen_version", "string", "tinygen version that wrote it", "string"),
     Field("schema_version", "int", "record schema version", "int64"),
