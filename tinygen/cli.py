@@ -20,6 +20,7 @@ from tinygen import __version__
 from tinygen.dedup.files import dedup_files
 from tinygen.dedup.minhash import NearDupConfig
 from tinygen.engine.generation import BatchSpec, RunConfig, RunResult, generate, run_header
+from tinygen.engine.parts import parse_part
 from tinygen.engine.pool import PoolSpec, worker_count
 from tinygen.errors import ExitCode, TinygenError, UsageError
 from tinygen.recipe.load import load_recipe
@@ -192,6 +193,15 @@ def generate_command(
     poll_interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between batch status checks.")
     ] = 30.0,
+    part: Annotated[
+        str | None,
+        typer.Option(
+            help="Take part K of N of the run's items (K/N), or read it from Slurm, an "
+            "Indexed Job (auto/N) or RANK/WORLD_SIZE (auto); writes --out/part-K-of-N.",
+            metavar="K/N|auto",
+            show_default=False,
+        ),
+    ] = None,
     cancel_batches: Annotated[
         bool,
         typer.Option(
@@ -257,6 +267,13 @@ def generate_command(
         teacher_defaults = {} if offline else options.param_overrides()  # not the local model's
         overrides = teacher_defaults | {k: v for k, v in flags.items() if v is not None}
         resolved = load_recipe(recipe, overrides, allow_path or ())
+        chosen_part, found_in = parse_part(part, os.environ) if part else (None, "")
+        if chosen_part is not None:
+            out, n = out / chosen_part.folder, chosen_part.share(n)
+            stderr.print(
+                f"part {chosen_part.index}/{chosen_part.count} (from {found_in}): {n} records",
+                highlight=False,
+            )
         config = RunConfig(
             out_dir=out,
             target=n,
@@ -275,6 +292,7 @@ def generate_command(
             pool=PoolSpec(worker_count(workers, options, concurrency), options),
             batch=BatchSpec(options, batch_size, poll_interval) if batch else None,
             import_results=import_results,
+            part=chosen_part,
         )
         if (
             batch
@@ -458,6 +476,47 @@ def dedup_command(
             f"removed {report.exact:,} exact and {report.near:,} near duplicates · "
             f"{report.encoding:,} not valid UTF-8 (kind encoding) · "
             f"{report.seconds:.1f}s → {out / 'data'} (why: {out / DEDUP_REPORT})",
+            highlight=False,
+        )
+
+
+@app.command("merge")
+def merge_command(
+    parts: Annotated[list[Path], typer.Argument(help="The part folders of one run.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the merged corpus.")],
+    n: Annotated[
+        int | None, typer.Option("-n", min=1, help="The run's target, to say what is missing.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Merge parts of different runs anyway.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Join the parts of a run (`--part K/N`) into one corpus, deduplicated across parts.
+
+    Example: tinygen merge run/part-* --out merged -n 10000
+    """
+    from tinygen.engine.merge import merge_parts
+
+    with user_errors():
+        report = merge_parts(
+            parts, out, target=n, force=force, progress=not quiet and sys.stderr.isatty()
+        )
+    dedup = report.dedup
+    assert dedup is not None
+    stderr.print(
+        f"merged {len(report.parts)} parts: {dedup.kept:,} records kept, {dedup.exact:,} exact "
+        f"and {dedup.near:,} near duplicates across parts removed → {out / 'data'}",
+        highlight=False,
+    )
+    if report.missing or report.doubled:
+        stderr.print(
+            f"[yellow]missing parts {report.missing or 'none'}, parts given twice "
+            f"{report.doubled or 'none'}[/]",
+            highlight=False,
+        )
+    if report.short_by:
+        stderr.print(
+            f"[yellow]{report.short_by:,} short of -n {n}: rerun each part with -n "
+            f"{report.suggested_n} (each resumes what it has), then merge again[/]",
             highlight=False,
         )
 

@@ -112,6 +112,13 @@ def start_run(args: list[str]) -> subprocess.Popen:
     )
 
 
+def run_until_created(args: list[str], out: Path) -> subprocess.Popen:
+    """Start a batch run; return once it has created its first batch."""
+    run = start_run(args)
+    wait_for(out / ".tinygen" / "batches.jsonl", '"event":"created"')
+    return run
+
+
 def wait_for(path: Path, text: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -164,8 +171,7 @@ def test_ctrl_c_stops_waiting_and_the_batches_keep_running(batches, tmp_path):
     srv = batches("--progress-s", "3")
     out = tmp_path / "run"
     args = batch_args(srv, out, 20)
-    run = start_run(args)
-    wait_for(out / ".tinygen" / "batches.jsonl", '"event":"created"')
+    run = run_until_created(args, out)
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=30)
     assert run.returncode == 130
@@ -280,8 +286,7 @@ def test_cancel_batches_then_rerun_collects_and_asks_the_rest(batches, tmp_path)
     srv = batches("--progress-s", "5")
     out = tmp_path / "run"
     args = batch_args(srv, out, 20)
-    run = start_run(args)
-    wait_for(out / ".tinygen" / "batches.jsonl", '"event":"created"')
+    run = run_until_created(args, out)
     run.send_signal(signal.SIGKILL)
     run.communicate()
     code, _, err = cli(*args, "--cancel-batches")

@@ -207,3 +207,49 @@ def test_signature_file_is_reconciled_with_the_shards(server, tmp_path):
     assert cli(*gen_args(srv.base_url, tmp_path, 30))[0] == 0
     index = NearDupIndex.load(signatures, NearDupConfig(), int_keys=True)
     assert sorted(index.keys()) == sorted(r["index"] for r in shard_records(tmp_path))
+
+
+def test_parts_make_the_records_of_one_run(server, tmp_path):
+    srv = server()
+    whole = tmp_path / "whole"
+    assert cli(*gen_args(srv.base_url, whole, 10))[0] == 0
+    for k in range(3):
+        code, _, err = cli(*gen_args(srv.base_url, tmp_path / "parts", 10, "--part", f"{k}/3"))
+        assert code == 0, err
+    folders = sorted((tmp_path / "parts").iterdir())
+    assert [f.name for f in folders] == [f"part-000{k}-of-0003" for k in range(3)]
+    by_id = {r["id"]: r for folder in folders for r in shard_records(folder)}
+    single = {r["id"]: r for r in shard_records(whole)}
+    assert set(by_id) == set(single)
+    assert all(by_id[i]["messages"] == single[i]["messages"] for i in single)
+    manifest = json.loads((folders[1] / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["part"] == {"index": 1, "count": 3}
+    assert manifest["recipe"]["fingerprint"] == single[next(iter(single))]["recipe"]["fingerprint"]
+
+
+def test_merge_joins_parts_and_says_what_is_missing(server, tmp_path):
+    srv = server()
+    for k in (0, 2):  # part 1 of 3 never ran
+        assert cli(*gen_args(srv.base_url, tmp_path / "parts", 9, "--part", f"{k}/3"))[0] == 0
+    folders = sorted((tmp_path / "parts").iterdir())
+    code, _, err = cli("merge", *map(str, folders), "--out", str(tmp_path / "merged"), "-n", "9")
+    assert code == 0, err
+    assert "merged 2 parts: 6 records kept" in err
+    assert "missing parts [1]" in err and "3 short of -n 9" in err
+    merged = tmp_path / "merged"
+    assert len(shard_records(merged)) == 6
+    manifest = json.loads((merged / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "merged" and manifest["missing_parts"] == [1]
+    assert [p["part"]["index"] for p in manifest["merged_from"]] == [0, 2]
+    assert manifest["totals"]["requests"] == 6
+    assert (merged / "README.md").exists()
+
+
+def test_merge_refuses_parts_of_two_runs(server, tmp_path):
+    srv = server()
+    assert cli(*gen_args(srv.base_url, tmp_path / "a", 2, "--part", "0/2"))[0] == 0
+    assert cli(*gen_args(srv.base_url, tmp_path / "b", 2, "--part", "1/2", "--seed", "9"))[0] == 0
+    parts = [str(tmp_path / "a" / "part-0000-of-0002"), str(tmp_path / "b" / "part-0001-of-0002")]
+    code, _, err = cli("merge", *parts, "--out", str(tmp_path / "merged"))
+    assert code == 2 and "not of one run" in err and "--force" in err
+    assert not (tmp_path / "merged").exists()

@@ -17,6 +17,7 @@ from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
 from tinygen.engine.asks import Asks, InProcessAsks
 from tinygen.engine.breaker import HOPELESS_REJECTIONS, Breaker
 from tinygen.engine.counters import RunStats
+from tinygen.engine.parts import Part
 from tinygen.engine.pool import PoolSpec, WorkerPool, worker_setups
 from tinygen.engine.progress import ProgressDisplay
 from tinygen.engine.records import Provenance
@@ -70,6 +71,7 @@ class RunConfig:
     pool: PoolSpec | None = None
     batch: BatchSpec | None = None  # ask through the endpoint's Batch API
     import_results: Path | None = None  # take the answers of a batch runner's results file
+    part: Part | None = None  # this invocation takes only this part's items (`target` is its share)
 
     @property
     def item_cap(self) -> int:
@@ -126,6 +128,8 @@ class Generation:
         self.manifest = ManifestWriter(
             config.out_dir, resolved, self.provenance.teacher, self.stats
         )
+        if config.part is not None:
+            self.manifest.extra["part"] = config.part.describe()
         self.stop_code: ExitCode | None = None
         self.asks: Asks | None = None
         self._returned: list[int] = []  # indexes a budget sent back unasked
@@ -297,10 +301,12 @@ class Generation:
                 writer.close()
 
     def _pending(self, scan: ScanResult) -> Iterator[int]:
-        """Indices still to ask, in order, up to the item cap (not those an earlier
-        session's batches still hold)."""
+        """Indices still to ask, in order, up to the item cap (this part's only, and not
+        those an earlier session's batches still hold)."""
         held = self.asks.adopted if self.asks is not None else frozenset()
-        return (i for i in range(self.config.item_cap) if i not in scan.done and i not in held)
+        cap, part = self.config.item_cap, self.config.part
+        indexes = part.indexes(cap) if part is not None else range(cap)
+        return (i for i in indexes if i not in scan.done and i not in held)
 
     async def _loop(self, asks: Asks, display: ProgressDisplay, pending: Iterator[int]) -> None:
         """Keep items in flight; handle each as it finishes (O(1) per item, however many

@@ -53,6 +53,7 @@ class ManifestWriter:
         self._earlier_prices: dict[str, object] | None = None
         self._sessions = 1
         self._last_write = 0.0
+        self.extra: dict[str, object] = {}  # fields of this kind of run (e.g. its `part`)
         self.started = False  # a manifest of this session is on disk
         self.finished = False  # and it has its final status
 
@@ -124,6 +125,7 @@ class ManifestWriter:
             "item_cap": self.item_cap,
             "started_at": self.started_at,
             "updated_at": utc_now(),
+            **self.extra,
         }
         if shards:
             manifest["shards"] = shard_summaries(self.out_dir)
