@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinygen.engine.asker import Asked, Asker, Finished, Kind, prompt_estimate
+from tinygen.engine.asker import Asked, Asker, Finished, Kind
 from tinygen.errors import TinygenError
 from tinygen.recipe.items import build_item
 from tinygen.rundir.jsonl import JsonlAppender
@@ -246,43 +246,47 @@ class BatchAsks:
         await self._guarded(indexes, self._submitted_and_followed(indexes))
 
     async def _submitted_and_followed(self, indexes: list[int]) -> None:
-        books, unsent = await self._reserve(indexes)
+        params = self.asker.resolved.recipe.teacher
+        lines = {
+            index: request_line(build_item(self.asker.resolved, index), self.fingerprint, params)
+            for index in indexes
+        }
+        books, unsent = await self._reserve(lines)
         if unsent:
             self._results.put_nowait(unsent)
             indexes[:] = [index for index in indexes if index in books]  # _guarded's too
         if indexes:
-            await self._upload_and_follow(indexes, books)
+            await self._upload_and_follow(indexes, {i: lines[i] for i in indexes}, books)
 
-    async def _upload_and_follow(self, indexes: list[int], books: dict[int, Book]) -> None:
+    async def _upload_and_follow(
+        self, indexes: list[int], lines: dict[int, str], books: dict[int, Book]
+    ) -> None:
         """Upload the lines of `indexes` as one file (two halves, each its own batch, if
         it would pass MAX_FILE_BYTES), create its batch and follow it."""
-        params = self.asker.resolved.recipe.teacher
-        lines = [
-            request_line(build_item(self.asker.resolved, index), self.fingerprint, params)
-            for index in indexes
-        ]
-        if len(indexes) > 1 and sum(len(line.encode()) + 1 for line in lines) > MAX_FILE_BYTES:
+        size = sum(len(lines[index].encode()) + 1 for index in indexes)
+        if len(indexes) > 1 and size > MAX_FILE_BYTES:
             half = len(indexes) // 2
             for part in (indexes[:half], indexes[half:]):
-                self._spawn(self._guarded(part, self._upload_and_follow(part, books)))
+                self._spawn(self._guarded(part, self._upload_and_follow(part, lines, books)))
             return
-        self.journal.write({"event": "submitting", "first": indexes[0], "lines": len(lines)})
-        file_id = await self.client.upload(lines, f"tinygen-{self.fingerprint[:12]}.jsonl")
+        self.journal.write({"event": "submitting", "first": indexes[0], "lines": len(indexes)})
+        file_id = await self.client.upload(
+            [lines[index] for index in indexes], f"tinygen-{self.fingerprint[:12]}.jsonl"
+        )
         metadata = {RUN_KEY: self.fingerprint, "tinygen_items": f"{indexes[0]}+{len(indexes)}"}
         batch = await self.client.create(file_id, metadata)
         self.journal.write({"event": "created", "batch": batch.id, "indexes": indexes})
         await self._follow(batch.id, indexes, books)
 
-    async def _reserve(self, indexes: list[int]) -> tuple[dict[int, Book], list[Finished]]:
-        """Pass every line through the gate (budgets reserve its worst case); the lines a
-        budget refuses come back unsent."""
+    async def _reserve(self, lines: dict[int, str]) -> tuple[dict[int, Book], list[Finished]]:
+        """Pass every line through the gate (budgets reserve its worst case: the whole
+        line's length counts as prompt); the lines a budget refuses come back unsent."""
         books: dict[int, Book] = {}
         unsent: list[Finished] = []
-        params = self.asker.resolved.recipe.teacher
-        for index in indexes:
+        max_tokens = self.asker.resolved.recipe.teacher.max_tokens
+        for index, line in lines.items():
             try:
-                item = build_item(self.asker.resolved, index)
-                books[index] = await self.asker.gate.admit(prompt_estimate(item), params.max_tokens)
+                books[index] = await self.asker.gate.admit(len(line) // 4 + 8, max_tokens)
             except BudgetReached as reached:
                 unsent.append(Finished(index, Kind.UNSENT, reason=str(reached)))
         return books, unsent
