@@ -220,26 +220,22 @@ class Generation:
             await pool.start()
             self.log.info(f"asking in {len(setups)} worker processes")
             return pool
-        concurrency = AdaptiveConcurrency(config.concurrency)
-        asker = Asker(
-            self.resolved, self.teacher, self.gate, config.retry, concurrency, self.provenance
-        )
-        asks = InProcessAsks(asker, concurrency)
+        asker = self._asker(config.concurrency)
+        asks = InProcessAsks(asker, asker.concurrency)
         await asks.start()
         return asks
+
+    def _asker(self, concurrency: int) -> Asker:
+        """The asker of this process, under the run's gate and retries."""
+        limit = AdaptiveConcurrency(concurrency)
+        return Asker(
+            self.resolved, self.teacher, self.gate, self.config.retry, limit, self.provenance
+        )
 
     async def _start_import(self, path: Path, scan: ScanResult) -> Asks:
         from tinygen.engine.batchfiles import ImportAsks
 
-        asker = Asker(
-            self.resolved,
-            self.teacher,
-            self.gate,
-            self.config.retry,
-            AdaptiveConcurrency(1),
-            self.provenance,
-        )
-        asks = ImportAsks(asker, path, scan.done)
+        asks = ImportAsks(self._asker(1), path, scan.done)
         await asks.start()
         self.log.info(f"importing {asks.in_flight} answers from {path}")
         return asks
@@ -248,12 +244,10 @@ class Generation:
         from tinygen.engine.batches import BatchAsks
         from tinygen.teachers.batch_api import BatchClient
 
-        concurrency = AdaptiveConcurrency(spec.size)
-        asker = Asker(
-            self.resolved, self.teacher, self.gate, self.config.retry, concurrency, self.provenance
-        )
         client = BatchClient(spec.teacher, self.config.retry)
-        asks = BatchAsks(asker, client, self.config.out_dir, spec.size, spec.poll_s, scan.done)
+        asks = BatchAsks(
+            self._asker(spec.size), client, self.config.out_dir, spec.size, spec.poll_s, scan.done
+        )
         try:
             await asks.start()
         except BaseException:

@@ -41,7 +41,7 @@ RECORD_FIELDS = (
     Field(
         "teacher",
         "struct",
-        "`kind` (`openai-compatible` or `local`), `host` or model file, `model`, "
+        "`kind` (`openai-compatible`, `local` or `batch-file`), `host` or model file, `model`, "
         "`temperature`, `top_p`, `max_tokens` (and `seed`, `repeat_penalty`, "
         "`reasoning_effort` when set)",
     ),
@@ -54,7 +54,7 @@ RECORD_FIELDS = (
         "unknown; completion tokens include reasoning), `reasoning_tokens` when the "
         "teacher reports them, and a `note` when the endpoint's usage was malformed",
     ),
-    Field("latency_s", "float", "seconds of the successful attempt", "float64"),
+    Field("latency_s", "float", "seconds of the successful attempt (0 from a batch)", "float64"),
     Field("attempts", "int", "attempts it took (1 = no retry)", "int64"),
     Field(
         "batch", "string", "the id of the batch that answered it (`--batch`), else null", "string"

@@ -112,9 +112,11 @@ class OpenAITeacher:
         seq = await self.pacer.release(len(body) / 4 + params.max_tokens)
         try:
             response = await self._http.send(request, stream=True)
-        except httpx2.TransportError as exc:
+        except BaseException as exc:  # no answer (cancelled too): nothing to observe
             self.pacer.forget(seq)
-            raise transport_error(exc) from None
+            if isinstance(exc, httpx2.TransportError):
+                raise transport_error(exc) from None
+            raise
         try:
             self.pacer.observe(response.headers, seq)
             if response.status_code == 400 and adapt:
