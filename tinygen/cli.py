@@ -29,6 +29,7 @@ from tinygen.recipe.preview import coverage_table, preset_table, preview_items
 from tinygen.report.corpus import corpus_stats
 from tinygen.report.view import render_stats, short_summary
 from tinygen.rundir.layout import DEDUP_REPORT
+from tinygen.teachers.endpoints import parse_endpoints
 from tinygen.teachers.factory import (
     AZURE_API_VERSION,
     TeacherChoice,
@@ -39,6 +40,7 @@ from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Budget, make_gate
 from tinygen.teachers.offline import BatchFileTeacher
 from tinygen.teachers.prices import prices_for
 from tinygen.teachers.retry import RetryPolicy
+from tinygen.teachers.router import EndpointCounts
 from tinygen.text.redact import redact
 
 app = typer.Typer(
@@ -110,7 +112,12 @@ def generate_command(
     n: Annotated[int, typer.Option("-n", min=1, help="Accepted unique records wanted.")] = 100,
     seed: SeedOpt = None,
     base_url: Annotated[
-        str | None, typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
+        list[str] | None,
+        typer.Option(
+            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1. Repeat it for "
+            "several (each may add model=NAME key-env=VAR share=N concurrency=N after a space).",
+            show_default=False,
+        ),
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model name at the endpoint.")] = None,
     api_key: Annotated[
@@ -226,6 +233,10 @@ def generate_command(
             show_default=False,
         ),
     ] = None,
+    endpoint_patience: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds every endpoint may be down before the run stops."),
+    ] = 60.0,
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds in-flight requests get after Ctrl-C.")
     ] = 30.0,
@@ -242,9 +253,12 @@ def generate_command(
     --base-url http://localhost:11434/v1 --model llama3.2
     """
     with user_errors():
+        endpoints = parse_endpoints(base_url) if base_url else ()
         options = TeacherOptions(
             choice=teacher,
-            base_url=base_url,
+            base_url=endpoints[0].url if endpoints else None,
+            endpoints=endpoints,
+            patience=endpoint_patience,
             api_key=api_key,
             concurrency=concurrency,
             timeout=timeout,
@@ -302,6 +316,10 @@ def generate_command(
             raise UsageError(
                 "--batch needs an endpoint with a Batch API",
                 "pass --base-url (or set OPENAI_API_KEY for api.openai.com)",
+            )
+        if len(endpoints) > 1 and (batch or cancel_batches):
+            raise UsageError(
+                "--batch asks one endpoint's Batch API", "give one --base-url with --batch"
             )
         if cancel_batches:
             stderr.print(_cancelled(resolved, options, config), highlight=False)
@@ -366,8 +384,22 @@ def _print_summary(result: RunResult) -> None:
         f"retries {sum(result.stats.retries.values())}",
         highlight=False,
     )
+    if endpoints := result.stats.endpoints():
+        stderr.print("endpoints: " + " · ".join(map(_endpoint_summary, endpoints)), highlight=False)
     if result.corpus is not None:
         stderr.print(short_summary(result.corpus), highlight=False, markup=False)
+
+
+def _endpoint_summary(count: EndpointCounts) -> str:
+    """e.g. `gpu1:8000 212 answers, 31 ms, 3 errors, down`."""
+    parts = [f"{count.label} {count.answered} answers"]
+    if count.answered:
+        parts.append(f"{count.latency_s / count.answered * 1000:.0f} ms")
+    if count.errors:
+        parts.append(f"{count.errors} errors")
+    if count.down:
+        parts.append("down")
+    return ", ".join(parts)
 
 
 @app.command("preview")

@@ -77,9 +77,13 @@ class SignatureLog:
         self._handle.flush()
 
     def close(self) -> None:
-        if not self._handle.closed:
+        """Flush, sync and close; the file is closed even when the disk is full."""
+        if self._handle.closed:
+            return
+        try:
             self._handle.flush()
             os.fsync(self._handle.fileno())
+        finally:
             self._handle.close()
 
     def __enter__(self) -> SignatureLog:

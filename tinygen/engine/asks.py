@@ -13,6 +13,7 @@ from typing import Protocol
 
 from tinygen.engine.asker import Asker, Finished, Kind
 from tinygen.teachers.backpressure import AdaptiveConcurrency
+from tinygen.teachers.router import EndpointCounts, endpoint_counts
 
 
 class Asks(Protocol):
@@ -47,6 +48,10 @@ class Asks(Protocol):
 
     def status_note(self) -> str:
         """What runs elsewhere (batches at the provider), for the display ("" if none)."""
+        ...
+
+    def endpoints(self) -> list[EndpointCounts]:
+        """Per-endpoint counts when several endpoints answer ([] otherwise)."""
         ...
 
     def has_room(self) -> bool:
@@ -118,6 +123,9 @@ class InProcessAsks:
 
     def status_note(self) -> str:
         return ""
+
+    def endpoints(self) -> list[EndpointCounts]:
+        return endpoint_counts(self.asker.teacher)
 
     def budgets_spent(self) -> bool:
         return self.asker.gate.reached is not None

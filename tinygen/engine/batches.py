@@ -32,6 +32,7 @@ from tinygen.teachers.batch_api import RUN_KEY, TERMINAL, BatchClient
 from tinygen.teachers.batch_lines import Result, index_of, read_result, request_line
 from tinygen.teachers.limits import BudgetReached
 from tinygen.teachers.retry import CallOutcome
+from tinygen.teachers.router import EndpointCounts
 
 MAX_FILE_BYTES = 190 * 1024 * 1024  # OpenAI takes batch files of up to 200 MB
 EXPIRY_TRIES = 3  # an item whose line expires this often fails as batch_expired
@@ -132,6 +133,9 @@ class BatchAsks:
     @property
     def adopted(self) -> frozenset[int]:
         return self._adopted
+
+    def endpoints(self) -> list[EndpointCounts]:
+        return []
 
     def status_note(self) -> str:
         now = time.monotonic()

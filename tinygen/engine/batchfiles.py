@@ -24,6 +24,7 @@ from tinygen.rundir.manifest import read_manifest
 from tinygen.rundir.store import scan
 from tinygen.teachers.batch_lines import Result, read_result, request_line
 from tinygen.teachers.retry import CallOutcome
+from tinygen.teachers.router import EndpointCounts
 
 IMPORT_CHUNK = 256  # results judged per hand-back to the run loop
 
@@ -110,6 +111,9 @@ class ImportAsks:
     @property
     def adopted(self) -> frozenset[int]:
         return frozenset()
+
+    def endpoints(self) -> list[EndpointCounts]:
+        return []
 
     def status_note(self) -> str:
         return ""

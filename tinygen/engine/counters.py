@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tinygen.engine.asks import Asks
     from tinygen.teachers.limits import Gate
+    from tinygen.teachers.router import EndpointCounts
 
 
 @dataclass
@@ -85,7 +86,18 @@ class RunStats:
             "elapsed_s": round(self.elapsed, 3),
             "notices": list(self.notices),
             **self._concurrency(),
+            **self._endpoints(),
         }
+
+    def endpoints(self) -> list[EndpointCounts]:
+        """Per-endpoint counts of this session, when several endpoints answer."""
+        return self.concurrency.endpoints() if self.concurrency is not None else []
+
+    def _endpoints(self) -> dict[str, object]:
+        counts = self.endpoints()
+        if not counts:
+            return {}
+        return {"endpoints": {count.label: count.describe() for count in counts}}
 
     def _concurrency(self) -> dict[str, object]:
         limit = self.concurrency

@@ -491,6 +491,11 @@ def _fatal_hint(error: TeacherCallError) -> str:
             "add credit or raise the quota of this key (the provider's billing page), then "
             "rerun the same command: it resumes"
         )
+    if error.kind == "endpoints_down":
+        return (
+            "start the servers again (or fix --base-url), then rerun the same command: it "
+            "resumes; --endpoint-patience sets how long tinygen waits for them"
+        )
     if error.kind == "auth":
         return "check the API key (OPENAI_API_KEY or --api-key) and --base-url"
     return "check --base-url (it usually ends in /v1) and --model"

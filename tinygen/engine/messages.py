@@ -23,6 +23,7 @@ from tinygen.recipe.model import ResolvedRecipe
 from tinygen.teachers.factory import TeacherOptions
 from tinygen.teachers.limits import Budget
 from tinygen.teachers.prices import Prices
+from tinygen.teachers.router import EndpointCounts
 
 _LENGTH = struct.Struct(">I")
 _HINT = "rerun with --workers 1 (and TINYGEN_DEBUG=1 for the traceback)"
@@ -80,6 +81,7 @@ class Done:
     batch: tuple[Finished, ...]
     concurrency: int
     reason: str = ""
+    endpoints: tuple[EndpointCounts, ...] = ()  # the worker's counts so far, per endpoint
 
 
 @dataclass(frozen=True, slots=True)

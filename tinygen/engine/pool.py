@@ -38,6 +38,7 @@ from tinygen.recipe.model import ResolvedRecipe
 from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.factory import TeacherOptions
 from tinygen.teachers.limits import Budget, Gate
+from tinygen.teachers.router import EndpointCounts, summed
 from tinygen.text.cores import available_cores
 
 POOL_MIN_CONCURRENCY = 128  # below this one process keeps up with any endpoint
@@ -93,6 +94,7 @@ def worker_setups(
             concurrency=_split_int(options.concurrency, k, count) or 1,
             rpm=options.rpm / count if options.rpm else None,
             pace_share=options.pace_share / count,
+            endpoints=tuple(spec.split(k, count) for spec in options.endpoints),
         )
         tpm = gate.tpm / count if gate.tpm else None
         setups.append(WorkerSetup(resolved, teacher, max_attempts, share, gate.prices, tpm))
@@ -114,6 +116,7 @@ class _Worker:
     reason: str = ""  # why `limit` is under the worker's maximum
     in_flight: int = 0
     exhausted: bool = False
+    endpoints: tuple[EndpointCounts, ...] = ()  # its latest per-endpoint counts
     outgoing: list[int] = field(default_factory=list)
     stderr: deque[bytes] = field(default_factory=lambda: deque(maxlen=64))
     stderr_task: asyncio.Task | None = None
@@ -204,6 +207,10 @@ class WorkerPool:
     def status_note(self) -> str:
         return ""
 
+    def endpoints(self) -> list[EndpointCounts]:
+        """Every worker's latest counts, summed per endpoint."""
+        return summed([count for worker in self._workers for count in worker.endpoints])
+
     @property
     def limit_reason(self) -> str:
         """Why a worker's concurrency is under its maximum (the first that says)."""
@@ -288,8 +295,9 @@ class WorkerPool:
     def _received(self, worker: _Worker, message: Message) -> list[Finished] | Exception:
         """A batch to hand on (counted against the gate), or the error a message means."""
         match message:
-            case Done(batch, concurrency, reason):
+            case Done(batch, concurrency, reason, endpoints):
                 worker.limit, worker.reason = concurrency, reason
+                worker.endpoints = endpoints
                 worker.in_flight -= len(batch)
                 for finished in batch:
                     self._gate.tally(

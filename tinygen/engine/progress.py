@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from tinygen.engine.counters import RunStats
+from tinygen.teachers.router import EndpointCounts
 
 
 class ProgressDisplay:
@@ -49,6 +50,11 @@ class ProgressDisplay:
         )
 
 
+def _endpoint_note(count: EndpointCounts) -> str:
+    """e.g. `gpu1:8000 212` or `gpu2:8000 80 down`."""
+    return f"{count.label} {count.answered}" + (" down" if count.down else "")
+
+
 def status_line(stats: RunStats) -> str:
     """One line of rates and counts, e.g. for the live display."""
     sent = stats.requests
@@ -70,6 +76,8 @@ def status_line(stats: RunStats) -> str:
     parts += [f"dups {stats.duplicates}", f"failed {sum(stats.failed.values())}"]
     if stats.cost is not None:
         parts.append(f"${stats.cost:.4f}")
+    if endpoints := stats.endpoints():
+        parts.append("endpoints " + ", ".join(_endpoint_note(count) for count in endpoints))
     if limit and (note := limit.status_note()):
         parts.append(f"batches: {note}")
     eta = stats.eta_seconds()

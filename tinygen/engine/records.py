@@ -66,6 +66,7 @@ def accepted_record(
         "latency_s": round(latency, 3),
         "attempts": attempts,
         "batch": batch,
+        "endpoint": completion.endpoint,
         "created_at": utc_now(),
         "tinygen_version": __version__,
         "schema_version": SCHEMA_VERSION,

@@ -42,6 +42,7 @@ from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.factory import make_teacher
 from tinygen.teachers.limits import Gate
 from tinygen.teachers.retry import RetryPolicy
+from tinygen.teachers.router import endpoint_counts
 
 
 def build_asker(setup: WorkerSetup) -> Asker:
@@ -149,7 +150,8 @@ class Worker:
         for finished, _ in texts:
             finished.text = None
         limit = self.asker.concurrency
-        self.send(Done(tuple(batch), limit.current, limit.reason))
+        counts = tuple(endpoint_counts(self.asker.teacher))
+        self.send(Done(tuple(batch), limit.current, limit.reason, counts))
 
     def send(self, message: FromWorker) -> None:
         if not self._writer.is_closing():

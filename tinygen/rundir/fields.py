@@ -59,6 +59,12 @@ RECORD_FIELDS = (
     Field(
         "batch", "string", "the id of the batch that answered it (`--batch`), else null", "string"
     ),
+    Field(
+        "endpoint",
+        "string",
+        "host:port of the endpoint that answered, when several share the run, else null",
+        "string",
+    ),
     Field("created_at", "string", "UTC time the record was written (ISO 8601)", "string"),
     Field("tinygen_version", "string", "tinygen version that wrote it", "string"),
     Field("schema_version", "int", "record schema version", "int64"),

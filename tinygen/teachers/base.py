@@ -20,6 +20,7 @@ class Completion:
     response_model: str | None = None
     usage_note: str | None = None  # what was wrong with the answer's `usage`, if anything
     reasoning_tokens: int | None = None  # of completion_tokens, spent thinking
+    endpoint: str | None = None  # which of several endpoints answered (host:port)
 
 
 class TeacherCallError(Exception):

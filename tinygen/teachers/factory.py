@@ -8,7 +8,8 @@ from typing import Literal
 
 from tinygen.errors import UsageError
 from tinygen.teachers.base import Teacher
-from tinygen.teachers.limits import DEFAULT_CONCURRENCY
+from tinygen.teachers.endpoints import EndpointSpec
+from tinygen.teachers.limits import DEFAULT_CONCURRENCY, RequestPacer
 
 TeacherChoice = Literal["auto", "openai", "local"]
 NO_KEY = "not-needed"
@@ -30,6 +31,8 @@ class TeacherOptions:
     headers: tuple[tuple[str, str], ...] = ()  # sent with every request (values are secret)
     api_version: str | None = None  # Azure OpenAI's api-version
     pace_share: float = 1.0  # of the allowance a host announces (workers split it)
+    endpoints: tuple[EndpointSpec, ...] = ()  # when several: base_url is the first one's
+    patience: float = 60.0  # seconds every endpoint may be down before the run stops
 
     def key(self) -> str | None:
         """The API key from the flag, else from $OPENAI_API_KEY (or, for Azure,
@@ -68,22 +71,63 @@ def make_teacher(options: TeacherOptions) -> Teacher:
         from tinygen.teachers.local import LocalTeacher
 
         return LocalTeacher(options.model_path)
-    from tinygen.teachers.openai_compat import OpenAITeacher
-
     key = options.key()
     if key is None and options.base_url is None:
         raise UsageError(
             "No API key for api.openai.com",
             "set OPENAI_API_KEY or pass --api-key, or pass --base-url for a local server",
         )
+    if len(options.endpoints) > 1:
+        return _routed_teacher(options, key)
+    return _endpoint_teacher(options, options.base_url, key, options.concurrency)
+
+
+def _endpoint_teacher(
+    options: TeacherOptions,
+    url: str | None,
+    key: str | None,
+    concurrency: int,
+    pacer: RequestPacer | None = None,
+) -> Teacher:
+    from tinygen.teachers.openai_compat import OpenAITeacher
+
     return OpenAITeacher(
-        base_url=options.base_url,
+        base_url=url,
         api_key=key or NO_KEY,
-        concurrency=options.concurrency,
+        concurrency=concurrency,
         timeout=options.timeout,
-        rpm=options.rpm,
+        rpm=None if pacer else options.rpm,
+        pacer=pacer,
         headers=dict(options.headers),
         api_version=options.api_version,
-        azure=options.is_azure(),
+        azure=options.is_azure() or AZURE_DEPLOYMENT in (url or ""),
         pace_share=options.pace_share,
     )
+
+
+def _routed_teacher(options: TeacherOptions, key: str | None) -> Teacher:
+    """One teacher over every endpoint: the rate (--rpm) is shared, each endpoint's
+    connection pool is as large as its cap (or the run's concurrency)."""
+    from tinygen.teachers.router import Endpoint, RoutedTeacher
+
+    pacer = RequestPacer(options.rpm) if options.rpm else None
+    labels = _labels(options.endpoints)
+    endpoints = [
+        Endpoint(
+            label,
+            _endpoint_teacher(
+                options, spec.url, spec.key(key), spec.concurrency or options.concurrency, pacer
+            ),
+            model=spec.model,
+            share=spec.share,
+            concurrency=spec.concurrency,
+        )
+        for spec, label in zip(options.endpoints, labels, strict=True)
+    ]
+    return RoutedTeacher(endpoints, options.patience)
+
+
+def _labels(specs: tuple[EndpointSpec, ...]) -> list[str]:
+    """host:port for each endpoint, or its whole URL where two share a host."""
+    hosts = [spec.label for spec in specs]
+    return [spec.label if hosts.count(spec.label) == 1 else spec.url for spec in specs]

@@ -57,6 +57,7 @@ class OpenAITeacher:
         concurrency: int,
         timeout: float,
         rpm: float | None = None,
+        pacer: RequestPacer | None = None,  # shared by several endpoints (else from rpm)
         headers: Mapping[str, str] | None = None,
         api_version: str | None = None,
         azure: bool = False,
@@ -66,7 +67,8 @@ class OpenAITeacher:
         for value in (headers or {}).values():
             register_secret(value)
         limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        hooks = {"request": [_pace_hook(RequestPacer(rpm))]} if rpm else {}
+        pacer = pacer or (RequestPacer(rpm) if rpm else None)
+        hooks = {"request": [_pace_hook(pacer)]} if pacer else {}
         self._http = openai.DefaultAioHttpClient(limits=limits, timeout=timeout, event_hooks=hooks)
         client = sdk_client(base_url, api_key, azure, api_version, headers or {}, self._http)
         self._url = httpx2.URL(f"{client.base_url}chat/completions", params=client.default_query)
