@@ -156,13 +156,25 @@ def exercise(n: int, kind: str) -> str:
     )
 
 
-def story(prompt: str, seed_hex: str, n: int) -> str:
-    """Deterministic story (given seed and ``n``) using every quoted word in ``prompt``.
+_MAIN_CHARACTER = re.compile(r"main character is called ([^\W\d_][\w'-]*)")
+COLLAPSED_OPENING = "Once upon a time, there was a little girl named Lily."
 
-    ``n`` (the request counter) appears in the text, so answers never repeat.
+
+def story(prompt: str, seed_hex: str, n: int, collapse: float = 0.0) -> str:
+    """Deterministic story (given seed and ``n``) using every quoted word in ``prompt``
+    and the main character it names ("The main character is called X").
+
+    ``n`` (the request counter) appears in the text, so answers never repeat. A seeded
+    share ``collapse`` of the answers opens with COLLAPSED_OPENING, with Lily as the main
+    character (the asked-for one only passes by), as a collapsing teacher does.
     """
     rng = random.Random(int(seed_hex[:16], 16) * 1_000_003 + n)
     name, friend = rng.sample(NAMES, 2)
+    if asked := _MAIN_CHARACTER.search(prompt):
+        name = asked[1]
+    collapsed = random.Random(n * 7_919 + 17).random() < collapse
+    if collapsed:
+        name, friend = "Lily", name
     slots = {"name": name, "friend": friend, "place": rng.choice(PLACES)}
     slots |= {"thing": rng.choice(THINGS), "animal": rng.choice(ANIMALS)}
     words = dict.fromkeys((m[2], m[1]) for m in _QUOTED.finditer(prompt))
@@ -173,7 +185,9 @@ def story(prompt: str, seed_hex: str, n: int) -> str:
         core.append(lines[used[role] % len(lines)].format(w=w, **slots))
         used[role] += 1
     core.append("On the way, {name} counted {k} little pebbles.".format(k=n + 3, **slots))
-    head = [rng.choice(OPENINGS).format(**slots)]
+    if collapsed:
+        core.append(f"{friend} came to play with Lily that day.")
+    head = [COLLAPSED_OPENING if collapsed else rng.choice(OPENINGS).format(**slots)]
     tail = [rng.choice(ENDINGS).format(**slots)]
     target, count = rng.randint(110, 165), sum(len(s.split()) for s in head + core + tail)
     middle = []
@@ -279,7 +293,7 @@ def answer_text(o: argparse.Namespace, last: str, sha: str, n: int) -> str:
     if o.responder == "exercise":
         kinds = o.exercise_kinds.split(",")
         return exercise(n, kinds[(n - 1) % len(kinds)])
-    return story(last, sha, n)
+    return story(last, sha, n, o.collapse)
 
 
 def with_surrogate_mark(text: str) -> str:
@@ -516,6 +530,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma list cycled per request: ok, wrong, loop, memory",
     )
     add("--fixed-text", default="The cat sat on the mat.")
+    add("--collapse", type=float, default=0.0, help="share of stories opening the same way")
     add("--models", default="test-model", help="comma list for GET /v1/models")
     for name in FAULTS:
         add(f"--p{name}", type=float, default=0.0, help=f"probability of fault {name}")

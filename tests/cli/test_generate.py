@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
-from tests.conftest import KEY, cli, gen_args, read_jsonl, shard_records
+from tests.conftest import DATA, KEY, cli, gen_args, read_jsonl, shard_records
 from tinygen.dedup.index import NearDupIndex
 from tinygen.dedup.minhash import NearDupConfig
+from tinygen.report.names import main_character
+from tinygen.text.tokens import word_tokens
 
 RECORD_FIELDS = {
     "id",
@@ -253,3 +257,40 @@ def test_merge_refuses_parts_of_two_runs(server, tmp_path):
     code, _, err = cli("merge", *parts, "--out", str(tmp_path / "merged"))
     assert code == 2 and "not of one run" in err and "--force" in err
     assert not (tmp_path / "merged").exists()
+
+
+def test_openings_are_capped_against_a_collapsing_teacher(server, tmp_path):
+    """The stories preset's caps against a teacher that opens half its stories with
+    "Once upon a time, there was a little girl named Lily.": 200 records, no opening
+    over 5%, and a resume counts the caps again from the shards."""
+    srv = server("--collapse", "0.5")
+    out = tmp_path / "run"
+    args = gen_args(srv.base_url, out, 120, "--max-items", "3000", recipe="stories")
+    code, _, err = cli(*args)
+    assert code == 0, err
+    code, _, err = cli(*gen_args(srv.base_url, out, 200, "--max-items", "3000", recipe="stories"))
+    assert code == 0, err
+    records = shard_records(out)
+    assert len(records) == 200
+    openings = Counter(" ".join(word_tokens(r["text"])[:3]) for r in records)
+    assert openings.most_common(1)[0][1] <= 10  # 5% of 200
+    assert all(r["variables"]["name"].lower() in word_tokens(r["text"]) for r in records)
+    rejected = read_jsonl(out / "rejected.jsonl")
+    overused = [r for r in rejected if r["reason"] == "opening_overused"]
+    refused = Counter(" ".join(word_tokens(r["text"])[:3]) for r in overused)
+    assert refused.most_common(1)[0][0] == "once upon a"
+    assert "already opens 10 records (max_opening_share 0.05: 10)" in overused[-1]["detail"]
+
+
+def test_main_characters_are_capped(server, tmp_path):
+    recipe = tmp_path / "named.toml"
+    tiny = (DATA / "tiny.toml").read_text(encoding="utf-8")
+    recipe.write_text(tiny + "\n[checks]\nmax_name_share = 0.1\n", encoding="utf-8")
+    shutil.copy(DATA / "tiny.j2", tmp_path / "tiny.j2")
+    srv = server("--collapse", "0.5")
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path / "run", 60, recipe=str(recipe)))
+    assert code == 0, err
+    mains = Counter(main_character(r["text"]) for r in shard_records(tmp_path / "run"))
+    assert mains["Lily"] <= 6
+    reasons = Counter(r["reason"] for r in read_jsonl(tmp_path / "run" / "rejected.jsonl"))
+    assert reasons["name_overused"] > 0

@@ -104,8 +104,13 @@ def test_no_comment_lines(path: Path) -> None:
     assert not comments, f"comment lines are not allowed: {comments[:5]}"
 
 
+WEIGHTED = {"stories/first_letters.txt"}  # repeats are its weights (`repeats = true`)
+
+
 @pytest.mark.parametrize("path", ALL_FILES, ids=FILE_IDS)
 def test_no_case_insensitive_duplicates(path: Path) -> None:
+    if _rel(path) in WEIGHTED:
+        pytest.skip("entries repeat on purpose")
     seen: dict[str, str] = {}
     duplicates = []
     for line in _items(path):
@@ -145,3 +150,11 @@ def test_openings_fit_their_slot() -> None:
 def test_items_have_no_trailing_full_stop(path: Path) -> None:
     bad = [line for line in _items(path) if line.endswith(".")]
     assert not bad, f"items are dropped into a sentence; drop the full stop: {bad[:5]}"
+
+
+def test_first_letters_follow_english_letter_frequency() -> None:
+    letters = _items(STORIES / "first_letters.txt")
+    counts = {letter: letters.count(letter) for letter in dict.fromkeys(letters)}
+    assert len(letters) == 100 and all(re.fullmatch(r"[A-Z]", letter) for letter in counts)
+    assert counts["E"] > counts["T"] > counts["D"] > counts["K"] >= 1
+    assert not {"J", "Q", "X", "Z"} & set(counts)

@@ -32,7 +32,16 @@ def test_stories_prompts_never_open_with_once_upon_a_time():
     resolved = load_recipe("stories")
     for index in range(50):
         prompt = build_item(resolved, index).messages[-1]["content"]
-        assert 'do not begin with "Once upon a time"' in prompt
+        assert 'Never begin with "Once upon a time"' in prompt
+
+
+def test_stories_first_letters_are_drawn_by_their_weight():
+    """`repeats = true`: a letter listed k times in 100 opens k stories in every 100."""
+    resolved = load_recipe("stories")
+    letters = Counter(build_item(resolved, i).variables["first_letter"] for i in range(300))
+    assert letters["E"] == 39 and letters["T"] == 27 and letters["K"] == 3
+    prompt = build_item(resolved, 0).messages[-1]["content"]
+    assert f"starts with the letter {build_item(resolved, 0).variables['first_letter']}" in prompt
 
 
 def test_balanced_uses_every_noun_exactly_once():

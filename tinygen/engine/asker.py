@@ -16,6 +16,7 @@ import numpy as np
 
 from tinygen.checks.base import Answer, Rejection, first_rejection
 from tinygen.checks.build import build_checks, build_code_check
+from tinygen.engine.caps import Traits, caps_on, traits_of
 from tinygen.engine.records import (
     REJECTED_TEXT_CHARS,
     Provenance,
@@ -64,6 +65,7 @@ class Finished:
     notices: tuple[str, ...] = ()  # what the teacher changed in its requests
     text: str | None = None
     key: bytes | None = None
+    traits: Traits | None = None  # what the corpus caps count (when the recipe has caps)
     signature: np.ndarray | None = None
 
 
@@ -101,6 +103,7 @@ class Asker:
         self.provenance = provenance or Provenance.of(resolved, teacher)
         self.checks = build_checks(resolved)
         self.code_check = build_code_check(resolved)
+        self.capped = caps_on(resolved.recipe.checks)
 
     def warm_up(self) -> None:
         """Run every text check once (on item 0's prompt), so the word tables they load
@@ -185,6 +188,8 @@ class Asker:
             return finished
         finished.line = dump_line(record)
         finished.text, finished.key = completion.text, text_key(completion.text)
+        if self.capped:
+            finished.traits = traits_of(completion.text, self.resolved.recipe.checks, answer.tokens)
         return finished
 
     async def _first_rejection(self, answer: Answer, call: CallOutcome) -> Rejection | None:

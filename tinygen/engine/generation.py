@@ -16,6 +16,7 @@ from tinygen.dedup.seen import SeenTexts
 from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
 from tinygen.engine.asks import Asks, InProcessAsks
 from tinygen.engine.breaker import HOPELESS_REJECTIONS, Breaker
+from tinygen.engine.caps import CorpusCaps
 from tinygen.engine.counters import RunStats
 from tinygen.engine.parts import Part
 from tinygen.engine.pool import PoolSpec, WorkerPool, worker_setups
@@ -264,6 +265,7 @@ class Generation:
         self._lock = lock_out_dir(out)
         scan = prepare_out_dir(out, self.resolved, self.config.overwrite)
         self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
+        self.caps = CorpusCaps.resume(self.resolved.recipe.checks, self.config.target, out)
         self._count_resumed(scan)
         self._open_writers(scan)
         self.manifest.start(self.config.item_cap, scan.manifest)
@@ -369,6 +371,10 @@ class Generation:
             stats.rejected[finished.reason] += 1
             return
         assert finished.key is not None
+        if finished.traits is not None and (overused := self.caps.check(finished.traits)):
+            self.rejected.write_line(duplicate_line(finished, overused))
+            stats.rejected[overused.reason] += 1
+            return
         rejection = self.dedup.check_and_add(
             finished.index, finished.key, finished.text, finished.signature
         )
@@ -378,6 +384,8 @@ class Generation:
             return
         self.shards.write_line(finished.line)
         self.dedup.accepted()
+        if finished.traits is not None:
+            self.caps.add(finished.traits)
         stats.accepted += 1
 
     def notice(self, text: str) -> None:

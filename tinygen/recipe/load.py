@@ -121,7 +121,7 @@ def _load_list(
             f"entries but draws {spec.draw} per item",
             f"add entries or lower lists.{name}.draw",
         )
-    return tuple(dict.fromkeys(entries))
+    return tuple(entries) if spec.repeats else tuple(dict.fromkeys(entries))
 
 
 def _check_variables(recipe: Recipe, templates: list[PromptTemplate], path: Path) -> None:

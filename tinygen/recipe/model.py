@@ -25,6 +25,7 @@ class ListSpec(_Strict):
     file: str | None = None
     items: list[str] | None = None
     draw: int = Field(1, ge=1, le=100)
+    repeats: bool = False  # keep repeated entries: one listed k times is drawn k times as often
 
     @model_validator(mode="after")
     def _one_source(self) -> ListSpec:
@@ -72,6 +73,9 @@ class ChecksConfig(_Strict):
     vocabulary: list[str] = Field(default_factory=list)
     max_outside_vocabulary: float | None = Field(None, ge=0.0, le=1.0)
     code: Literal["exercise", "textbook"] | None = None
+    max_opening_share: float | None = Field(None, gt=0.0, le=1.0)  # of the run's target
+    opening_words: int = Field(3, ge=1, le=20)
+    max_name_share: float | None = Field(None, gt=0.0, le=1.0)  # main characters, same way
     near_duplicates: bool = True
     near_duplicate_threshold: float = Field(0.8, gt=0.0, le=1.0)
 

@@ -28,6 +28,7 @@ from array import array
 from collections import Counter
 
 from tinygen.report.lists import TextIndex
+from tinygen.text.tokens import opening
 
 XZ_PRESET = 6
 XZ_MAX_BYTES = 32 * 1024 * 1024
@@ -202,7 +203,7 @@ class Concentration:
     def add(self, words: list[str], names: set[str]) -> None:
         self.records += 1
         for n, counter in self.openings.items():
-            counter[" ".join(words[:n])] += 1
+            counter[opening(words, n)] += 1
         self.names.update(names)
 
     def result(self) -> dict:

@@ -4,6 +4,7 @@ a small stoplist of capitalised words that are not names (Mom, Monday, OK...).""
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 # Capitalised words that are not character names (compared lowercased).
 _STOP_WORDS = """i i'm i'll i've i'd mom mum mommy mummy mama dad daddy papa grandma grandpa granny
@@ -31,6 +32,20 @@ def names_in(text: str) -> set[str]:
         if word.lower() not in NAME_STOPLIST and not _sentence_initial(text, match.start()):
             found.add(word)
     return found
+
+
+def main_character(text: str) -> str | None:
+    """The name `text` uses most (the first of equals), if it names anyone: counted over
+    every capitalised use, so a name that opens sentences counts there too."""
+    names = names_in(text)
+    if not names:
+        return None
+    uses = Counter(
+        match.group()
+        for match in _CAPITAL.finditer(text.replace("’", "'"))
+        if match.group() in names
+    )
+    return max(uses, key=uses.__getitem__)  # insertion order: the first of equals
 
 
 def _sentence_initial(text: str, start: int) -> bool:

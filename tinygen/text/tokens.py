@@ -16,3 +16,9 @@ WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 def word_tokens(text: str) -> list[str]:
     """Lowercase word tokens of `text`."""
     return WORD_RE.findall(text.lower().replace("’", "'"))
+
+
+def opening(tokens: list[str], words: int) -> str:
+    """A text's opening: its first `words` word tokens (the opening checks and
+    `tinygen stats` count)."""
+    return " ".join(tokens[:words])

@@ -1,0 +1,97 @@
+"""Caps on the corpus as a whole: how many accepted records may share one opening, or one
+main character (`checks.max_opening_share`, `checks.max_name_share`).
+
+A cap is a share of the run's target (of this part's, with `--part`), so the finished
+corpus holds at most that share of any one opening or name. Only the main process can
+count the corpus, so the caps are checked there, after the per-answer checks and before
+dedup; a resume counts again from the shards.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinygen.checks.base import Rejection
+from tinygen.recipe.model import ChecksConfig
+from tinygen.report.names import main_character
+from tinygen.rundir.jsonl import SHARD_LINE, read_records
+from tinygen.rundir.layout import shard_paths
+from tinygen.text.tokens import opening, word_tokens
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What the caps count of one answer."""
+
+    opening: str | None = None
+    name: str | None = None
+
+
+def traits_of(text: str, config: ChecksConfig, tokens: list[str] | None = None) -> Traits:
+    """The opening and main character of `text` (its word `tokens`, if known), where the
+    recipe caps them."""
+    first = None
+    if config.max_opening_share:
+        first = opening(tokens if tokens is not None else word_tokens(text), config.opening_words)
+    return Traits(first, main_character(text) if config.max_name_share else None)
+
+
+def caps_on(config: ChecksConfig) -> bool:
+    return bool(config.max_opening_share or config.max_name_share)
+
+
+class CorpusCaps:
+    """Counts the accepted records' openings and main characters; refuses one more of
+    either once it reaches its cap."""
+
+    def __init__(self, config: ChecksConfig, target: int) -> None:
+        self.config = config
+        self.opening_cap = _cap(config.max_opening_share, target)
+        self.name_cap = _cap(config.max_name_share, target)
+        self.openings: Counter[str] = Counter()
+        self.names: Counter[str] = Counter()
+
+    @classmethod
+    def resume(cls, config: ChecksConfig, target: int, out_dir: Path) -> CorpusCaps:
+        """Caps with the counts of the records already in the shards."""
+        caps = cls(config, target)
+        if caps_on(config):
+            for path in shard_paths(out_dir):
+                for record in read_records(path, SHARD_LINE):
+                    caps.add(traits_of(record["text"], config))
+        return caps
+
+    def check(self, traits: Traits) -> Rejection | None:
+        """A rejection if the answer's opening or main character is at its cap."""
+        if self.opening_cap is not None and traits.opening:
+            count = self.openings[traits.opening]
+            if count >= self.opening_cap:
+                return Rejection(
+                    "opening_overused",
+                    f"{traits.opening!r} already opens {count} records "
+                    f"(max_opening_share {self.config.max_opening_share:g}: {self.opening_cap})",
+                    count,
+                )
+        if self.name_cap is not None and traits.name:
+            count = self.names[traits.name]
+            if count >= self.name_cap:
+                return Rejection(
+                    "name_overused",
+                    f"{traits.name} is already the main character of {count} records "
+                    f"(max_name_share {self.config.max_name_share:g}: {self.name_cap})",
+                    count,
+                )
+        return None
+
+    def add(self, traits: Traits) -> None:
+        """Count an accepted record."""
+        if traits.opening:
+            self.openings[traits.opening] += 1
+        if traits.name:
+            self.names[traits.name] += 1
+
+
+def _cap(share: float | None, target: int) -> int | None:
+    return None if share is None else max(1, int(share * target))
