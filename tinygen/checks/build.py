@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tinygen.checks.base import Answer, Check, Rejection
 from tinygen.checks.code import check_exercise, python_block_errors, python_blocks
+from tinygen.checks.contamination import available, contamination_check
 from tinygen.checks.text import (
     broken_encoding,
     content_filter,
@@ -46,7 +47,14 @@ def build_checks(resolved: ResolvedRecipe) -> list[Check]:
         checks.append(required_words(config.required_words))
     if config.max_outside_vocabulary is not None:
         checks.append(vocabulary_check(recipe_vocabulary(resolved), config.max_outside_vocabulary))
+    if benchmarks := [name for name in config.decontaminate if available(name)]:
+        checks.append(contamination_check(benchmarks))
     return checks
+
+
+def missing_benchmarks(resolved: ResolvedRecipe) -> list[str]:
+    """Benchmarks the recipe decontaminates against whose package is not installed."""
+    return [name for name in resolved.recipe.checks.decontaminate if not available(name)]
 
 
 def recipe_vocabulary(resolved: ResolvedRecipe) -> Vocabulary:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from tinygen import __version__
+from tinygen.checks.build import missing_benchmarks
 from tinygen.dedup.seen import SeenTexts
 from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
 from tinygen.engine.asks import Asks, InProcessAsks
@@ -185,6 +186,12 @@ class Generation:
                 with ProgressDisplay(
                     self.stats, enabled=self.config.progress, title=self.resolved.name
                 ) as self.display:
+                    for name in missing_benchmarks(self.resolved):
+                        self.notice(
+                            f"checks.decontaminate names {name}, whose package is not "
+                            "installed: answers are not checked against it (pip install "
+                            "'tinygen[decontam]')"
+                        )
                     await self._loop(asks, self.display, self._pending(scan))
         except asyncio.CancelledError:
             if self.asks is not None or self.stop_code is None:

@@ -76,6 +76,7 @@ class ChecksConfig(_Strict):
     max_opening_share: float | None = Field(None, gt=0.0, le=1.0)  # of the run's target
     opening_words: int = Field(3, ge=1, le=20)
     max_name_share: float | None = Field(None, gt=0.0, le=1.0)  # main characters, same way
+    decontaminate: list[Literal["humaneval"]] = Field(default_factory=list)  # benchmarks
     near_duplicates: bool = True
     near_duplicate_threshold: float = Field(0.8, gt=0.0, le=1.0)
 
