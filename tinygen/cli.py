@@ -478,6 +478,22 @@ def dedup_command(
         list[Path], typer.Argument(help="JSONL files, run directories, or folders of JSONL.")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the clean corpus.")],
+    against: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Also remove records that copy one of this JSONL file's (an eval set; "
+            "repeatable). Its records are never written.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
+    against_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Field holding the text in --against files (default: --text-field).",
+            show_default=False,
+        ),
+    ] = None,
     text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
     threshold: Annotated[
         float, typer.Option(min=0.01, max=1.0, help="Near-duplicate Jaccard threshold.")
@@ -495,6 +511,8 @@ def dedup_command(
         report = dedup_files(
             inputs,
             out,
+            against=against,
+            against_field=against_field,
             text_field=text_field,
             near=NearDupConfig(threshold=threshold) if near else None,
             shard_size=shard_size,
@@ -507,7 +525,8 @@ def dedup_command(
             f"read {report.read:,} records from {report.files} files · kept {report.kept:,} · "
             f"removed {report.exact:,} exact and {report.near:,} near duplicates · "
             f"{report.encoding:,} not valid UTF-8 (kind encoding) · "
-            f"{report.seconds:.1f}s → {out / 'data'} (why: {out / DEDUP_REPORT})",
+            + (f"{report.against:,} copied the --against files · " if against else "")
+            + f"{report.seconds:.1f}s → {out / 'data'} (why: {out / DEDUP_REPORT})",
             highlight=False,
         )
 

@@ -452,3 +452,34 @@ def test_a_read_error_names_the_input(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(TinygenError, match=r"cannot read .*in.jsonl: Input/output error"):
         dedup_files([source], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_records_that_copy_an_eval_set_are_removed(two_runs, tmp_path: Path) -> None:
+    """`--against`: the eval set's records are never written; inputs that copy one,
+    exactly (other case) or nearly, are removed and reported against it."""
+    run_a, _, texts = two_runs
+    rng = random.Random(5)
+    evals = tmp_path / "evals.jsonl"
+    prompts = [texts[0].upper(), near_copy(rng, texts[3]), story(rng)]
+    rows = [{"task": f"t{n}", "prompt": prompt} for n, prompt in enumerate(prompts)]
+    evals.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "clean"
+    code, _, err = cli(
+        "dedup",
+        str(run_a),
+        "--against",
+        str(evals),
+        "--out",
+        str(out),
+        "--against-field",
+        "prompt",
+        "--quiet",
+        "--json",
+    )
+    assert code == 0, err
+    kept = [r["text"] for p in sorted((out / "data").glob("*.jsonl")) for r in read_jsonl(p)]
+    assert texts[0] not in kept and texts[3] not in kept and len(kept) == 4
+    removed = read_jsonl(out / REPORT)
+    assert {r["kept"] for r in removed} == {f"against:{evals}:1", f"against:{evals}:2"}
+    summary = json.loads((out / SUMMARY).read_text())
+    assert summary["against"] == 2 and summary["reference_records"] == 3

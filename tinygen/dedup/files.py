@@ -50,6 +50,8 @@ from tinygen.rundir.store import ShardWriter
 from tinygen.text.canonical import normalize_text, normalized_key
 from tinygen.text.encoding import describe_unencodable, may_escape_surrogate, unencodable_at
 
+AGAINST = "against:"  # what the report's `kept` says of a record of the --against files
+
 
 @dataclass
 class DedupReport:
@@ -62,6 +64,8 @@ class DedupReport:
     exact: int = 0
     near: int = 0
     encoding: int = 0
+    against: int = 0  # of exact + near: copies of a record of the --against files
+    reference: int = 0  # records read from the --against files
     seconds: float = 0.0
     out_dir: str = ""
 
@@ -231,6 +235,19 @@ class _Deduper:
         finally:
             self.removed.close()
 
+    def refer(self, batch: list[_Line]) -> None:
+        """Remember records of the --against files (never written): inputs that copy one,
+        exactly or nearly, are removed."""
+        lines = [line for line in batch if not line.problem]
+        keys = [normalized_key(line.normalized) for line in lines]
+        sigs, bands = self._signatures([line.normalized for line in lines])
+        for n, (line, key) in enumerate(zip(lines, keys, strict=True)):
+            self.report.reference += 1
+            ref = f"{AGAINST}{line.ref}"
+            self.seen.setdefault(key, (ref, 1.0))
+            if sigs is not None:
+                self.index.add(ref, sigs[n], bands[n])
+
     def process(self, batch: list[_Line]) -> None:
         """Decide each record of a batch, in order, and write it out."""
         keys = [None if line.problem else normalized_key(line.normalized) for line in batch]
@@ -285,6 +302,8 @@ class _Deduper:
             self.report.exact += 1
         else:
             self.report.near += 1
+        if cluster.startswith(AGAINST):
+            self.report.against += 1
         self.removed.write(
             {
                 "id": line.ref,
@@ -320,19 +339,31 @@ def dedup_files(
     inputs: list[Path],
     out_dir: Path,
     *,
+    against: list[Path] | None = None,
+    against_field: str | None = None,
     text_field: str = "text",
     near: NearDupConfig | None = NearDupConfig(),  # noqa: B008  (frozen, so shared safely)
     shard_size: int = 10_000,
     progress: bool = True,
 ) -> DedupReport:
-    """Remove exact and near duplicates from `inputs`, writing a clean corpus to `out_dir`."""
+    """Remove exact and near duplicates from `inputs`, writing a clean corpus to `out_dir`;
+    records that copy one of the `against` files (an eval set) are removed too."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
     files = input_files([Path(p) for p in inputs])
+    references = input_files([Path(p) for p in against]) if against else []
     made = make_out_dir(out_dir)
     try:
-        report = _dedup(files, out_dir, text_field, near, shard_size, progress)
+        report = _dedup(
+            files,
+            (references, against_field or text_field),
+            out_dir,
+            text_field,
+            near,
+            shard_size,
+            progress,
+        )
         report.inputs, report.files = [str(p) for p in inputs], len(files)
         report.seconds = round(time.perf_counter() - started, 3)
         _write_summary(out_dir, report, near, text_field)
@@ -351,6 +382,7 @@ def dedup_files(
 
 def _dedup(
     files: list[Path],
+    references: tuple[list[Path], str],
     out_dir: Path,
     text_field: str,
     near: NearDupConfig | None,
@@ -363,6 +395,8 @@ def _dedup(
     try:
         bar, task = _progress(progress, sum(path.stat().st_size for path in files))
         with bar:
+            for batch in _batches(_Reader(*references), BATCH):
+                deduper.refer(batch)
             for batch in _batches(reader, BATCH):
                 deduper.process(batch)
                 bar.update(task, completed=reader.bytes_read, detail=_status(deduper.report))
@@ -392,6 +426,8 @@ def _write_summary(
         "exact": report.exact,
         "near": report.near,
         "encoding": report.encoding,
+        "against": report.against,
+        "reference_records": report.reference,
         "threshold": near.threshold if near else None,
         "near_params": near.params() if near else None,
         "seconds": report.seconds,
