@@ -65,25 +65,10 @@ class CorpusCaps:
 
     def check(self, traits: Traits) -> Rejection | None:
         """A rejection if the answer's opening or main character is at its cap."""
-        if self.opening_cap is not None and traits.opening:
-            count = self.openings[traits.opening]
-            if count >= self.opening_cap:
-                return Rejection(
-                    "opening_overused",
-                    f"{traits.opening!r} already opens {count} records "
-                    f"(max_opening_share {self.config.max_opening_share:g}: {self.opening_cap})",
-                    count,
-                )
-        if self.name_cap is not None and traits.name:
-            count = self.names[traits.name]
-            if count >= self.name_cap:
-                return Rejection(
-                    "name_overused",
-                    f"{traits.name} is already the main character of {count} records "
-                    f"(max_name_share {self.config.max_name_share:g}: {self.name_cap})",
-                    count,
-                )
-        return None
+        config = self.config
+        return _over(
+            "opening", self.openings, traits.opening, self.opening_cap, config.max_opening_share
+        ) or _over("name", self.names, traits.name, self.name_cap, config.max_name_share)
 
     def add(self, traits: Traits) -> None:
         """Count an accepted record."""
@@ -91,6 +76,22 @@ class CorpusCaps:
             self.openings[traits.opening] += 1
         if traits.name:
             self.names[traits.name] += 1
+
+
+_SAID = {  # how a detail says what is overused
+    "opening": "{key!r} already opens {count} records",
+    "name": "{key} is already the main character of {count} records",
+}
+
+
+def _over(
+    kind: str, counts: Counter[str], key: str | None, cap: int | None, share: float | None
+) -> Rejection | None:
+    """`{kind}_overused` if `key` has reached `cap` in `counts`."""
+    if cap is None or not key or counts[key] < cap:
+        return None
+    said = _SAID[kind].format(key=key, count=counts[key])
+    return Rejection(f"{kind}_overused", f"{said} (max_{kind}_share {share:g}: {cap})", counts[key])
 
 
 def _cap(share: float | None, target: int) -> int | None:
