@@ -3,7 +3,8 @@
     python bench/endpoints.py [--records 600] [--concurrency 16]
 
   balance   two servers, 10 ms and 40 ms a request; then three (10, 20, 40 ms): the share
-            each served, against the share its speed alone would give (1/latency)
+            each served, against the share its server delay alone would give, and the
+            share its mean latency as the client measured it would give (1/latency)
   failover  two servers at 20 ms; one is killed (SIGKILL) once a third of the records
             are served: exit code, failed items, re-sent calls, how long requests stopped
             arriving anywhere after the kill (the failover time), and the wall time
@@ -56,10 +57,15 @@ def balance(delays: list[int], records: int, concurrency: int) -> None:
         )
         wall = time.monotonic() - started
         served = [len(answered_times(srv)) for srv in servers]
+        manifest = json.loads((Path(tmp) / "run" / "manifest.json").read_text(encoding="utf-8"))
+        endpoints = manifest["session"]["endpoints"]
+        latency = [endpoints[f"127.0.0.1:{srv.port}"]["mean_latency_s"] for srv in servers]
     speed = [1 / d for d in delays]
+    measured = [1 / seconds for seconds in latency]
     shares = ", ".join(
-        f"{d} ms {n / sum(served):.0%} (speed {s / sum(speed):.0%})"
-        for d, n, s in zip(delays, served, speed, strict=True)
+        f"{d} ms {n / sum(served):.0%} (server delay alone {s / sum(speed):.0%}; measured "
+        f"{seconds * 1000:.0f} ms, {m / sum(measured):.0%})"
+        for d, n, s, seconds, m in zip(delays, served, speed, latency, measured, strict=True)
     )
     print(f"balance {len(delays)} endpoints: exit {run.returncode}, {wall:.1f} s, {shares}")
 
