@@ -121,7 +121,8 @@ def test_every_endpoint_down_stops_clearly_and_a_rerun_finishes(server, tmp_path
     assert len(records) == 300 and len({record["id"] for record in records}) == 300
 
 
-def test_each_endpoint_has_its_own_key_model_name_and_cap(server, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", WORKERS.values(), ids=WORKERS.keys())
+def test_each_endpoint_has_its_own_key_model_name_and_cap(server, tmp_path, monkeypatch, workers):
     capped = server("--delay-ms", "100", "--require-key", "key-of-capped-AAAA")
     renamed = server("--delay-ms", "20", "--require-key", "key-of-renamed-BBBB")
     monkeypatch.setenv("CAPPED_KEY", "key-of-capped-AAAA")
@@ -131,7 +132,7 @@ def test_each_endpoint_has_its_own_key_model_name_and_cap(server, tmp_path, monk
         f"{capped.base_url} key-env=CAPPED_KEY concurrency=2",
         f"{renamed.base_url} key-env=RENAMED_KEY model=served-name",
     ]
-    done = run_cli_subprocess(endpoint_args(urls, out, 60, "--concurrency", "8"))
+    done = run_cli_subprocess(endpoint_args(urls, out, 60, "--concurrency", "8", *workers))
     assert done.returncode == 0, done.stderr
     starts = [request["t"] for request in capped.requests()]
     assert len(starts) >= 3 and all(request["auth_ok"] for request in capped.requests())
