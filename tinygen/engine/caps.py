@@ -4,20 +4,17 @@ main character (`checks.max_opening_share`, `checks.max_name_share`).
 A cap is a share of the run's target (of this part's, with `--part`), so the finished
 corpus holds at most that share of any one opening or name. Only the main process can
 count the corpus, so the caps are checked there, after the per-answer checks and before
-dedup; a resume counts again from the shards.
+dedup; a resume counts again as it scans the shards (`count_text`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from tinygen.checks.base import Rejection
 from tinygen.recipe.model import ChecksConfig
 from tinygen.report.names import main_character
-from tinygen.rundir.jsonl import SHARD_LINE, read_records
-from tinygen.rundir.layout import shard_paths
 from tinygen.text.tokens import opening, word_tokens
 
 
@@ -53,15 +50,9 @@ class CorpusCaps:
         self.openings: Counter[str] = Counter()
         self.names: Counter[str] = Counter()
 
-    @classmethod
-    def resume(cls, config: ChecksConfig, target: int, out_dir: Path) -> CorpusCaps:
-        """Caps with the counts of the records already in the shards."""
-        caps = cls(config, target)
-        if caps_on(config):
-            for path in shard_paths(out_dir):
-                for record in read_records(path, SHARD_LINE):
-                    caps.add(traits_of(record["text"], config))
-        return caps
+    def count_text(self, text: str) -> None:
+        """Count a record already in the shards (the resume scan shows each)."""
+        self.add(traits_of(text, self.config))
 
     def check(self, traits: Traits) -> Rejection | None:
         """A rejection if the answer's opening or main character is at its cap."""

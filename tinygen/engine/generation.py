@@ -17,7 +17,7 @@ from tinygen.dedup.seen import SeenTexts
 from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
 from tinygen.engine.asks import Asks, InProcessAsks
 from tinygen.engine.breaker import HOPELESS_REJECTIONS, Breaker
-from tinygen.engine.caps import CorpusCaps
+from tinygen.engine.caps import CorpusCaps, caps_on
 from tinygen.engine.counters import RunStats
 from tinygen.engine.parts import Part
 from tinygen.engine.pool import PoolSpec, WorkerPool, worker_setups
@@ -270,9 +270,11 @@ class Generation:
         out = self.config.out_dir
         refuse_foreign_dir(out, self.config.overwrite)  # before anything is created there
         self._lock = lock_out_dir(out)
-        scan = prepare_out_dir(out, self.resolved, self.config.overwrite)
+        checks = self.resolved.recipe.checks
+        self.caps = CorpusCaps(checks, self.config.target)
+        counted = self.caps.count_text if caps_on(checks) else None
+        scan = prepare_out_dir(out, self.resolved, self.config.overwrite, counted)
         self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
-        self.caps = CorpusCaps.resume(self.resolved.recipe.checks, self.config.target, out)
         self._count_resumed(scan)
         self._open_writers(scan)
         self.manifest.start(self.config.item_cap, scan.manifest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -115,9 +116,15 @@ def _empty(directory: Path) -> bool:
     return next(directory.iterdir(), None) is None
 
 
-def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) -> ScanResult:
+def prepare_out_dir(
+    out_dir: Path,
+    resolved: ResolvedRecipe,
+    overwrite: bool,
+    on_text: Callable[[str], None] | None = None,
+) -> ScanResult:
     """Make `out_dir` ready and return what it already holds of this run (call it while
-    holding `lock_out_dir`, after `refuse_foreign_dir`).
+    holding `lock_out_dir`, after `refuse_foreign_dir`); `on_text` sees each accepted
+    record's text as the scan reads it.
 
     A directory holding another recipe's or seed's run is refused unless `overwrite`,
     which removes the files tinygen's layout names there, and nothing else.
@@ -136,7 +143,7 @@ def prepare_out_dir(out_dir: Path, resolved: ResolvedRecipe, overwrite: bool) ->
         _check_fingerprint(
             out_dir, manifest["recipe"]["fingerprint"], manifest["recipe"]["name"], resolved
         )
-    result = scan(out_dir)
+    result = scan(out_dir, on_text)
     if manifest is None:
         _check_fingerprint(out_dir, result.fingerprint, "another recipe", resolved)
     result.manifest = manifest

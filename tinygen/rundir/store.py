@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,13 +43,14 @@ class ScanResult:
     fingerprint: str | None = None
 
 
-def scan(out_dir: Path) -> ScanResult:
-    """Read a run directory: check every line, collect finished items and text keys, then
-    cut torn last lines (only once all is read: a damaged directory is left as it was)."""
+def scan(out_dir: Path, on_text: Callable[[str], None] | None = None) -> ScanResult:
+    """Read a run directory: check every line, collect finished items and text keys (and
+    show each accepted text to `on_text`), then cut torn last lines (only once all is
+    read: a damaged directory is left as it was)."""
     result = ScanResult()
     shards = shard_paths(out_dir)
     for path in shards:
-        _scan_shard(path, result)
+        _scan_shard(path, result, on_text)
     for record in read_records(out_dir / REJECTED, REJECTED_LINE):
         result.done.add(record["index"])
         result.rejected[record["reason"]] += 1
@@ -61,7 +63,7 @@ def scan(out_dir: Path) -> ScanResult:
     return result
 
 
-def _scan_shard(path: Path, result: ScanResult) -> None:
+def _scan_shard(path: Path, result: ScanResult, on_text: Callable[[str], None] | None) -> None:
     number = shard_number(path)
     if number is None:
         raise TinygenError(
@@ -72,6 +74,8 @@ def _scan_shard(path: Path, result: ScanResult) -> None:
     for record in read_records(path, SHARD_LINE):
         result.done.add(record["index"])
         result.text_keys.setdefault(text_key(record["text"]), record["index"])
+        if on_text is not None:
+            on_text(record["text"])
         result.fingerprint = result.fingerprint or record["recipe"]["fingerprint"]
         count += 1
     result.accepted += count
