@@ -40,7 +40,7 @@ from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Budget, make_gate
 from tinygen.teachers.offline import BatchFileTeacher
 from tinygen.teachers.prices import prices_for
 from tinygen.teachers.retry import RetryPolicy
-from tinygen.teachers.router import EndpointCounts
+from tinygen.teachers.router import DEFAULT_PATIENCE, EndpointCounts
 from tinygen.text.redact import redact
 
 app = typer.Typer(
@@ -236,7 +236,7 @@ def generate_command(
     endpoint_patience: Annotated[
         float,
         typer.Option(min=0, help="Seconds every endpoint may be down before the run stops."),
-    ] = 60.0,
+    ] = DEFAULT_PATIENCE,
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds in-flight requests get after Ctrl-C.")
     ] = 30.0,

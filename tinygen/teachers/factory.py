@@ -10,6 +10,7 @@ from tinygen.errors import UsageError
 from tinygen.teachers.base import Teacher
 from tinygen.teachers.endpoints import EndpointSpec
 from tinygen.teachers.limits import DEFAULT_CONCURRENCY, RequestPacer
+from tinygen.teachers.router import DEFAULT_PATIENCE
 
 TeacherChoice = Literal["auto", "openai", "local"]
 NO_KEY = "not-needed"
@@ -32,7 +33,7 @@ class TeacherOptions:
     api_version: str | None = None  # Azure OpenAI's api-version
     pace_share: float = 1.0  # of the allowance a host announces (workers split it)
     endpoints: tuple[EndpointSpec, ...] = ()  # when several: base_url is the first one's
-    patience: float = 60.0  # seconds every endpoint may be down before the run stops
+    patience: float = DEFAULT_PATIENCE  # seconds every endpoint may be down before a stop
 
     def key(self) -> str | None:
         """The API key from the flag, else from $OPENAI_API_KEY (or, for Azure,
