@@ -18,6 +18,11 @@ default 1): ``--content-surrogate`` (a lone ``\\ud83d`` escape in the content),
 (streamed, chunked) and ``--echo-key STATUS`` (an error that repeats the bearer token).
 They are logged as faults: surrogate, usage_MODE (``surrogate+usage_MODE`` together),
 gzip_bomb, huge_answer, echo_key. MB counts MiB (2**20 letters of content).
+
+Judge requests (a ``response_format`` JSON schema, or a prompt with the shipped rubrics'
+"Answer with one JSON object") get scores fixed by the graded text (``judge_scores``);
+``--judge-malformed P`` answers a seeded share in prose, ``--judge-no-schema`` refuses
+``response_format`` with OpenAI's 400 (logged as fault no_schema).
 """
 
 from __future__ import annotations
@@ -284,6 +289,41 @@ def error_response(st: State, status: int, body: bytes = b"") -> web.Response:
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 
+JUDGE_ASK = "Answer with one JSON object"  # the shipped rubrics end with it
+NO_SCHEMA_MESSAGE = (  # OpenAI's 400 for a model without Structured Outputs
+    "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this "
+    "model. Learn more about supported models at the Structured Outputs guide: "
+    "https://platform.openai.com/docs/guides/structured-outputs"
+)
+
+
+def judge_names(req: dict[str, Any], last: str) -> list[str] | None:
+    """The score names a judge request asks for: its JSON schema's properties, else the
+    keys of the example object after JUDGE_ASK in the prompt; None if it is no judge's."""
+    form = req.get("response_format")
+    if isinstance(form, dict) and form.get("type") == "json_schema":
+        return list(form["json_schema"]["schema"]["properties"])
+    if JUDGE_ASK in last:
+        return re.findall(r'"([a-z_]+)":', last.split(JUDGE_ASK, 1)[1])
+    return None
+
+
+def judge_scores(last: str, names: list[str]) -> dict[str, int]:
+    """Scores 3..9 per name, fixed by the graded text (so tests can predict them)."""
+    digest = hashlib.sha256(last.encode()).digest()
+    return {name: 3 + digest[i] % 7 for i, name in enumerate(names)}
+
+
+def judge_answer(o: argparse.Namespace, req: dict[str, Any], last: str, n: int) -> str:
+    """The judge's answer: the JSON object, fenced when no schema was asked for; prose for
+    a seeded share ``--judge-malformed`` (for each request, retries included)."""
+    names = judge_names(req, last) or []
+    if random.Random(n * 104_729 + 3).random() < o.judge_malformed:
+        return "This story is lovely. I would give it high marks for grammar and plot!"
+    scores = _dumps(judge_scores(last, names))
+    return scores if req.get("response_format") else f"```json\n{scores}\n```"
+
+
 def answer_text(o: argparse.Namespace, last: str, sha: str, n: int) -> str:
     """The answer the ``--responder`` gives to the last user message."""
     if o.responder == "echo":
@@ -320,7 +360,10 @@ def completion(st: State, req: dict[str, Any], sha: str, fault: str | None, n: i
     users = [m for m in msgs if m.get("role") == "user"]
     last = _content_text(users[-1].get("content", "")) if users else ""
     o, finish, hostile = st.opts, "stop", fault is not None and fault == st.hostile
+    judged = judge_names(req, last) is not None
     text: str | None = _FILL_MARK if fault in BIG else answer_text(o, last, sha, n)
+    if judged and fault not in BIG:
+        text = judge_answer(o, req, last, n)
     if hostile and o.content_surrogate:
         text = with_surrogate_mark(text or "")
     if fault == "length":
@@ -408,6 +451,9 @@ async def answer(
     if fault == "echo_key":
         message = echo_key_message(status, request.headers.get("Authorization", ""))
         return error_response(st, status, error_body(status, message))
+    if fault == "no_schema":
+        body = {"message": NO_SCHEMA_MESSAGE, "type": _INVALID, "param": "response_format"}
+        return error_response(st, 400, _dumps({"error": {**body, "code": None}}).encode())
     if status != 200:
         return error_response(st, status)
     if fault == "gzip_bomb":
@@ -444,8 +490,12 @@ async def chat(request: web.Request) -> web.StreamResponse:
             fault, status = "bad_request", 400
     if is_hostile(st, n) and fault is None:  # drawn for every request: a pattern fixed by n
         fault, status = st.hostile, o.echo_key
+    if o.judge_no_schema and fault is None and "response_format" in req:
+        fault, status = "no_schema", 400
     status = status or (0 if fault == "drop" else 200)
     entry = {"t": t, "n": n, "fault": fault, "status": status, "model": req.get("model")}
+    if "continue_final_message" in req:  # vLLM's: continue the last (assistant) message
+        entry["continue_final_message"] = req["continue_final_message"]
     st.buf.append(_dumps(entry | {"auth_ok": auth_ok, "messages_sha": sha}) + "\n")
     st.counts[fault or "ok"] += 1
     if o.delay_ms:
@@ -531,6 +581,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     add("--fixed-text", default="The cat sat on the mat.")
     add("--collapse", type=float, default=0.0, help="share of stories opening the same way")
+    add("--judge-malformed", type=float, default=0.0, help="share of judge answers in prose")
+    add("--judge-no-schema", action="store_true", help="400 on response_format, as OpenAI's")
     add("--models", default="test-model", help="comma list for GET /v1/models")
     for name in FAULTS:
         add(f"--p{name}", type=float, default=0.0, help=f"probability of fault {name}")

@@ -29,11 +29,12 @@ from tinygen.recipe.preview import coverage_table, preset_table, preview_items
 from tinygen.report.corpus import corpus_stats
 from tinygen.report.view import render_stats, short_summary
 from tinygen.rundir.layout import DEDUP_REPORT
-from tinygen.teachers.endpoints import parse_endpoints
+from tinygen.teachers.endpoints import parse_endpoint, parse_endpoints
 from tinygen.teachers.factory import (
     AZURE_API_VERSION,
     TeacherChoice,
     TeacherOptions,
+    make_judge_teacher,
     make_teacher,
 )
 from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Budget, make_gate
@@ -237,6 +238,22 @@ def generate_command(
         float,
         typer.Option(min=0, help="Seconds every endpoint may be down before the run stops."),
     ] = DEFAULT_PATIENCE,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            help="Grade answers with an LLM judge: a rubric (tinystories, textbook) or your "
+            ".j2 file (recipe checks.judge.rubric).",
+            show_default=False,
+        ),
+    ] = None,
+    judge_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask the judge at this endpoint instead of the teacher's (may add "
+            "model=NAME key-env=VAR concurrency=N after a space).",
+            show_default=False,
+        ),
+    ] = None,
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds in-flight requests get after Ctrl-C.")
     ] = 30.0,
@@ -259,6 +276,7 @@ def generate_command(
             base_url=endpoints[0].url if endpoints else None,
             endpoints=endpoints,
             patience=endpoint_patience,
+            judge=parse_endpoint(judge_url) if judge_url else None,
             api_key=api_key,
             concurrency=concurrency,
             timeout=timeout,
@@ -276,6 +294,7 @@ def generate_command(
             "teacher.top_p": top_p,
             "teacher.max_tokens": max_tokens,
             "teacher.reasoning_effort": reasoning_effort,
+            "checks.judge.rubric": judge,
         }
         offline = export_requests is not None or import_results is not None
         teacher_defaults = {} if offline else options.param_overrides()  # not the local model's
@@ -330,10 +349,16 @@ def generate_command(
             lines = write_requests(resolved, out, export_requests, n, config.item_cap)
             stderr.print(f"wrote {lines} request lines to {export_requests}", highlight=False)
             return
+        if import_results and resolved.recipe.checks.judge and not judge_url:
+            raise UsageError(
+                "The judge (checks.judge) cannot ask a results file",
+                "pass --judge-url with the endpoint that should grade the answers",
+            )
         chosen = BatchFileTeacher(import_results) if import_results else make_teacher(options)
         if not quiet:
             stderr.print(run_header(resolved, chosen, config), soft_wrap=True)
-        result = generate(resolved, chosen, config)
+        judge_teacher = make_judge_teacher(options) if resolved.recipe.checks.judge else None
+        result = generate(resolved, chosen, config, judge_teacher)
     if json_out:
         typer.echo(json.dumps(result.summary()))
     if not quiet:

@@ -319,3 +319,15 @@ def test_exercises_that_reproduce_humaneval_are_rejected(server, tmp_path):
     clean = server("--responder", "exercise")
     code, _, err = cli(*gen_args(clean.base_url, tmp_path / "clean", 5, recipe="codeexercises"))
     assert code == 0, err
+
+
+def test_a_prefill_is_sent_for_the_endpoint_to_continue(server, tmp_path):
+    recipe = tmp_path / "started.toml"
+    tiny = (DATA / "tiny.toml").read_text(encoding="utf-8")
+    recipe.write_text('prefill = "Long ago,"\n' + tiny, encoding="utf-8")
+    shutil.copy(DATA / "tiny.j2", tmp_path / "tiny.j2")
+    srv = server()
+    code, _, err = cli(*gen_args(srv.base_url, tmp_path / "run", 4, recipe=str(recipe)))
+    assert code == 0, err
+    assert all(r["text"].startswith("Long ago,") for r in shard_records(tmp_path / "run"))
+    assert {r.get("continue_final_message") for r in srv.requests()} == {True}

@@ -263,3 +263,19 @@ def test_cli_preview_reports_bad_files_without_a_traceback(tmp_path, files, expe
     assert len(error_lines) == 1 and expected in error_lines[0]
     assert "Traceback" not in result.stderr
     assert "Hint:" in result.stderr
+
+
+def test_a_prefill_is_the_answers_start_and_part_of_the_fingerprint(tmp_path):
+    body = '[lists.noun]\nitems = ["cat", "dog"]\n'
+    plain = load_recipe(write_recipe(tmp_path, body))
+    started = load_recipe(write_recipe(tmp_path, 'prefill = "The {{ noun }} was"\n' + body))
+    item = build_item(started, 0)
+    assert item.prefill == f"The {item.variables['noun']} was"
+    assert item.messages[-1] == {"role": "assistant", "content": item.prefill}
+    assert (
+        build_item(plain, 0).prefill == "" and build_item(plain, 0).messages[-1]["role"] == "user"
+    )
+    assert started.fingerprint != plain.fingerprint
+    assert error_of(write_recipe(tmp_path, 'prefill = "{{ nope }}"\n' + body)).startswith(
+        f"{tmp_path / 'r.toml'}: prefill line 1 uses {{{{ nope }}}}"
+    )

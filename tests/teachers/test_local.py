@@ -129,3 +129,47 @@ def test_missing_extra_cli_prints_the_exact_command(monkeypatch, tmp_path):
     code, _, err = cli("generate", TINY, "-n", "1", "--out", str(tmp_path), "--quiet")
     assert code == 1
     assert INSTALL_HINT in err
+
+
+def test_a_json_schema_constrains_the_local_models_answer(local_extra):
+    """The embedded model as a judge: llama.cpp's grammar makes its answer the object
+    of scores the judge reads, which the 135M model never writes unconstrained."""
+    from tinygen.checks.judge import judge_schema, parse_scores
+
+    names = ("grammar", "plot")
+    teacher = LocalTeacher()
+    ask = [{"role": "user", "content": 'Grade "Tom ran to the park." for grammar and plot.'}]
+    params = TeacherParams(
+        model=MODEL_NAME, temperature=0.0, max_tokens=60, response_format=judge_schema(names)
+    )
+
+    async def grade():
+        try:
+            return await teacher.complete(ask, params)
+        finally:
+            await teacher.aclose()
+
+    scores = parse_scores(asyncio.run(grade()).text, names)
+    assert set(scores) == set(names) and all(1 <= v <= 10 for v in scores.values())
+
+
+def test_a_prefill_starts_the_local_models_answer(local_extra, tmp_path):
+    """The embedded model continues the answer's start: every story opens with it, where
+    the same prompts without it open as the model likes."""
+    recipe = tmp_path / "started.toml"
+    recipe.write_text(
+        Path(TINY)
+        .read_text(encoding="utf-8")
+        .replace('system = "', 'prefill = "Under the {{ noun }},"\nsystem = "'),
+        encoding="utf-8",
+    )
+    (tmp_path / "tiny.j2").write_text((Path(TINY).parent / "tiny.j2").read_text())
+    flags = ("-n", "3", "--quiet", "--max-tokens", "80", "--max-items", "3")
+    code, _, err = cli("generate", str(recipe), "--out", str(tmp_path / "on"), *flags)
+    assert code in (0, 3), err
+    records = shard_records(tmp_path / "on") + read_jsonl(tmp_path / "on" / "rejected.jsonl")
+    assert len(records) == 3
+    for record in records:
+        start = f"Under the {record['variables']['noun']},"
+        assert record["text"].startswith(start) and len(record["text"]) > len(start) + 20
+        assert record["messages"][-1] == {"role": "assistant", "content": start}

@@ -93,3 +93,9 @@ def test_400s_that_are_not_about_a_parameter_sent(error):
     sent = {"model": "m", "messages": [], "max_tokens": 5}
     assert unsupported_name(error, sent) is None
     assert RequestShape(CHAT).adapt(error, sent) is None
+
+
+def test_a_started_answer_asks_to_continue_it():
+    body = RequestShape(CHAT).body(params(), continuing=True)
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+    assert "continue_final_message" not in RequestShape(CHAT).body(params())

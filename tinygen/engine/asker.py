@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from tinygen.checks.base import Answer, Rejection, first_rejection
 from tinygen.checks.build import build_checks, build_code_check
+from tinygen.checks.judge import Judge
 from tinygen.engine.caps import Traits, caps_on, traits_of
 from tinygen.engine.records import (
     REJECTED_TEXT_CHARS,
@@ -30,7 +30,7 @@ from tinygen.recipe.model import ResolvedRecipe
 from tinygen.rundir.jsonl import dump_line
 from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import Completion, Teacher, TeacherCallError
-from tinygen.teachers.limits import BudgetReached, Gate
+from tinygen.teachers.limits import BudgetReached, Gate, gated_complete
 from tinygen.teachers.retry import CallOutcome, RetryPolicy, call_with_retries
 from tinygen.text.canonical import text_key
 from tinygen.text.redact import redact
@@ -56,7 +56,7 @@ class Finished:
     kind: str
     line: str = ""
     reason: str = ""
-    attempts: int = 0
+    attempts: int = 0  # requests it made (the judge's included)
     retried: tuple[str, ...] = ()
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -94,6 +94,7 @@ class Asker:
         policy: RetryPolicy,
         concurrency: AdaptiveConcurrency,
         provenance: Provenance | None = None,
+        judge_teacher: Teacher | None = None,
     ) -> None:
         self.resolved = resolved
         self.teacher = teacher
@@ -104,6 +105,16 @@ class Asker:
         self.checks = build_checks(resolved)
         self.code_check = build_code_check(resolved)
         self.capped = caps_on(resolved.recipe.checks)
+        self.judge_teacher = judge_teacher
+        self.grader = None
+        if resolved.recipe.checks.judge is not None:
+            self.grader = Judge(resolved, judge_teacher or teacher, gate, policy)
+
+    async def aclose(self) -> None:
+        """Close the teacher, and the judge's if it has its own."""
+        await self.teacher.aclose()
+        if self.judge_teacher is not None:
+            await self.judge_teacher.aclose()
 
     def warm_up(self) -> None:
         """Run every text check once (on item 0's prompt), so the word tables they load
@@ -160,6 +171,8 @@ class Asker:
             completion = _oversized(call.error)
         if completion is None:
             return self._failed(item, call, retried)
+        if item.prefill:  # the teacher (or batch) continued the answer's start
+            completion = replace(completion, text=item.prefill + completion.text)
         self.concurrency.on_answer(asked.latency)
         answer = Answer(
             completion.text, completion.finish_reason, item.variables, completion.reasoning_tokens
@@ -169,10 +182,6 @@ class Asker:
         except Exception as exc:
             error = {"kind": "check_error", "message": redact(f"{exc!r}")[:500], "status": None}
             return self._failed(item, call, retried, error)
-        record = accepted_record(
-            self.provenance, item, completion, call.attempts, asked.latency, asked.batch
-        )
-        record["checks"] = answer.figures
         finished = Finished(
             item.index,
             Kind.CANDIDATE,
@@ -182,6 +191,14 @@ class Asker:
             completion_tokens=completion.completion_tokens or 0,
             reasoning_tokens=completion.reasoning_tokens or 0,
         )
+        if rejection is None and self.grader is not None and self.grader.wants(item.index):
+            rejection = await self._graded(finished, item, answer)
+            if finished.kind == Kind.UNSENT:
+                return finished
+        record = accepted_record(
+            self.provenance, item, completion, call.attempts, asked.latency, asked.batch
+        )
+        record["checks"] = answer.figures
         if rejection is not None:
             finished.kind, finished.reason = Kind.REJECTED, rejection.reason
             finished.line = dump_line(rejected_record(record, rejection))
@@ -191,6 +208,20 @@ class Asker:
         if self.capped:
             finished.traits = traits_of(completion.text, self.resolved.recipe.checks, answer.tokens)
         return finished
+
+    async def _graded(self, finished: Finished, item: Item, answer: Answer) -> Rejection | None:
+        """Ask the judge; its scores go into the answer's figures, its traffic into
+        `finished` (which a budget that refused the judge leaves UNSENT)."""
+        assert self.grader is not None
+        verdict = await self.grader.grade(item, answer.text)
+        finished.attempts += verdict.requests
+        finished.prompt_tokens += verdict.prompt_tokens
+        finished.completion_tokens += verdict.completion_tokens
+        if verdict.unsent:
+            finished.kind, finished.reason = Kind.UNSENT, verdict.unsent
+        if verdict.figures:
+            answer.figures["judge"] = verdict.figures
+        return verdict.rejection
 
     async def _first_rejection(self, answer: Answer, call: CallOutcome) -> Rejection | None:
         if call.error is not None:  # an answer read only in part
@@ -222,17 +253,8 @@ class Asker:
     async def _one_call(self, asked: Asked) -> Completion:
         self._end_wait(asked)  # the retry's sleep is over: it asks again
         params, item = self.resolved.recipe.teacher, asked.item
-        book = await self.gate.admit(prompt_estimate(item), params.max_tokens)
-        started = time.monotonic()
-        try:
-            completion = await self.teacher.complete(item.messages, params)
-        except TeacherCallError:
-            book(0, 0)
-            raise
-        asked.latency = time.monotonic() - started
-        book(  # unknown counts are booked as what was reserved for them
-            _known_or(completion.prompt_tokens, prompt_estimate(item)),
-            _known_or(completion.completion_tokens, params.max_tokens),
+        completion, asked.latency = await gated_complete(
+            self.gate, self.teacher, item.messages, params, prompt_estimate(item)
         )
         return completion
 
@@ -240,10 +262,6 @@ class Asker:
 def _oversized(error: TeacherCallError) -> Completion:
     """What is known of an answer whose body passed the bound: its start."""
     return Completion(text=error.body_prefix, finish_reason=None)
-
-
-def _known_or(count: int | None, reserved: int) -> int:
-    return count if count is not None else reserved
 
 
 def duplicate_line(finished: Finished, rejection: Rejection) -> str:

@@ -17,7 +17,16 @@ FIRST_ITEMS = 5  # the same failure on the first five items: stop
 WINDOW = 50  # or on this share of the last fifty
 WINDOW_SHARE = 0.8
 # rejections no retry or later item fixes: the request itself is wrong for this model
-HOPELESS_REJECTIONS = frozenset({"reasoning_exhausted"})
+HOPELESS_REJECTIONS = {
+    "reasoning_exhausted": (
+        "the model spends max_tokens on reasoning before it answers: raise --max-tokens "
+        "or lower --reasoning-effort (recipe teacher.reasoning_effort)"
+    ),
+    "judge_unreadable": (
+        "the judge does not answer with the JSON object of scores: use a larger judge model "
+        "(checks.judge.model, or --judge-url), or an endpoint with structured output"
+    ),
+}
 
 
 @dataclass(frozen=True)

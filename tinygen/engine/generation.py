@@ -112,17 +112,30 @@ def run_header(resolved: ResolvedRecipe, teacher: Teacher, config: RunConfig) ->
     )
 
 
-def generate(resolved: ResolvedRecipe, teacher: Teacher, config: RunConfig) -> RunResult:
-    """Run a generation to its end (or to a cap, budget or signal) and say how it ended."""
-    return asyncio.run(Generation(resolved, teacher, config).run())
+def generate(
+    resolved: ResolvedRecipe,
+    teacher: Teacher,
+    config: RunConfig,
+    judge_teacher: Teacher | None = None,
+) -> RunResult:
+    """Run a generation to its end (or to a cap, budget or signal) and say how it ended;
+    the judge (`checks.judge`) asks `judge_teacher`, else the teacher."""
+    return asyncio.run(Generation(resolved, teacher, config, judge_teacher).run())
 
 
 class Generation:
     """One run's state: the pipeline loop, the writers and the counters."""
 
-    def __init__(self, resolved: ResolvedRecipe, teacher: Teacher, config: RunConfig) -> None:
+    def __init__(
+        self,
+        resolved: ResolvedRecipe,
+        teacher: Teacher,
+        config: RunConfig,
+        judge_teacher: Teacher | None = None,
+    ) -> None:
         self.resolved = resolved
         self.teacher = teacher
+        self.judge_teacher = judge_teacher
         self.config = config
         self.gate = config.gate or Gate.unlimited()
         self.stats = RunStats(target=config.target, gate=self.gate)
@@ -172,6 +185,8 @@ class Generation:
             if self._lock is not None:
                 self._lock.close()
             await self.teacher.aclose()
+            if self.judge_teacher is not None:
+                await self.judge_teacher.aclose()
 
     async def _run(self) -> RunResult:
         scan = self._prepare()
@@ -237,7 +252,13 @@ class Generation:
         """The asker of this process, under the run's gate and retries."""
         limit = AdaptiveConcurrency(concurrency)
         return Asker(
-            self.resolved, self.teacher, self.gate, self.config.retry, limit, self.provenance
+            self.resolved,
+            self.teacher,
+            self.gate,
+            self.config.retry,
+            limit,
+            self.provenance,
+            self.judge_teacher,
         )
 
     async def _start_import(self, path: Path, scan: ScanResult) -> Asks:
@@ -356,6 +377,9 @@ class Generation:
         items keep ending the same hopeless way."""
         stats = self.stats
         stats.retries.update(finished.retried)
+        stats.prompt_tokens += finished.prompt_tokens  # an unsent item's judge may have spent
+        stats.completion_tokens += finished.completion_tokens
+        stats.reasoning_tokens += finished.reasoning_tokens
         for notice in finished.notices:
             self.notice(notice)
         if finished.kind in (Kind.UNSENT, Kind.CANCELLED):
@@ -372,9 +396,6 @@ class Generation:
             self.failed.write_line(finished.line)
             stats.failed[finished.reason] += 1
             return
-        stats.prompt_tokens += finished.prompt_tokens
-        stats.completion_tokens += finished.completion_tokens
-        stats.reasoning_tokens += finished.reasoning_tokens
         if finished.kind == Kind.REJECTED:
             self.rejected.write_line(finished.line)
             stats.rejected[finished.reason] += 1
@@ -495,10 +516,7 @@ def hopeless_outcome(finished: Finished) -> tuple[str | None, str]:
             "names (the model, a parameter, the prompt); failed.jsonl holds each refused item"
         )
     if finished.kind == Kind.REJECTED and finished.reason in HOPELESS_REJECTIONS:
-        return finished.reason, (
-            "the model spends max_tokens on reasoning before it answers: raise --max-tokens "
-            "or lower --reasoning-effort (recipe teacher.reasoning_effort)"
-        )
+        return finished.reason, HOPELESS_REJECTIONS[finished.reason]
     return None, ""
 
 

@@ -95,6 +95,7 @@ def worker_setups(
             rpm=options.rpm / count if options.rpm else None,
             pace_share=options.pace_share / count,
             endpoints=tuple(spec.split(k, count) for spec in options.endpoints),
+            judge=options.judge.split(k, count) if options.judge else None,
         )
         tpm = gate.tpm / count if gate.tpm else None
         setups.append(WorkerSetup(resolved, teacher, max_attempts, share, gate.prices, tpm))

@@ -39,7 +39,7 @@ from tinygen.engine.messages import (
 from tinygen.errors import TinygenError
 from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import TeacherCallError
-from tinygen.teachers.factory import make_teacher
+from tinygen.teachers.factory import make_judge_teacher, make_teacher
 from tinygen.teachers.limits import Gate
 from tinygen.teachers.retry import RetryPolicy
 from tinygen.teachers.router import endpoint_counts
@@ -57,7 +57,10 @@ def build_asker(setup: WorkerSetup) -> Asker:
     gate = Gate(setup.budget, setup.prices, setup.tpm)
     concurrency = AdaptiveConcurrency(setup.teacher.concurrency)
     policy = RetryPolicy(max_attempts=setup.max_attempts)
-    return Asker(resolved, make_teacher(setup.teacher), gate, policy, concurrency)
+    judge = make_judge_teacher(setup.teacher)
+    return Asker(
+        resolved, make_teacher(setup.teacher), gate, policy, concurrency, judge_teacher=judge
+    )
 
 
 class Worker:
@@ -203,7 +206,7 @@ async def serve() -> None:
     try:
         await worker.follow(reader)
     finally:
-        await asker.teacher.aclose()
+        await asker.aclose()
 
 
 def _private_stdout() -> int:

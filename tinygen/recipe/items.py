@@ -15,6 +15,7 @@ class Item:
     index: int
     variables: dict[str, object]
     messages: list[dict[str, str]]
+    prefill: str = ""  # the answer's start, also the last (assistant) message when set
 
 
 def record_id(fingerprint: str, index: int) -> str:
@@ -47,4 +48,7 @@ def build_item(resolved: ResolvedRecipe, index: int) -> Item:
     if resolved.system_template is not None:
         messages.append({"role": "system", "content": resolved.system_template.render(context)})
     messages.append({"role": "user", "content": resolved.user_template.render(context)})
-    return Item(index, variables, messages)
+    prefill = resolved.prefill_template.render(context) if resolved.prefill_template else ""
+    if prefill:
+        messages.append({"role": "assistant", "content": prefill})
+    return Item(index, variables, messages, prefill)

@@ -17,6 +17,7 @@ from tinygen.recipe.datafiles import (
     wordlists_dir,
 )
 from tinygen.recipe.model import ListSpec, Recipe, ResolvedRecipe, recipe_fingerprint
+from tinygen.recipe.rubrics import RUBRIC_VARIABLES, SHIPPED_RUBRICS
 from tinygen.recipe.templates import PromptTemplate
 from tinygen.recipe.textfiles import read_text
 
@@ -68,16 +69,54 @@ def resolve(recipe: Recipe, path: Path, allow_paths: Iterable[str | Path] = ()) 
     template = find_data_file(recipe.template, path, prompts_dir(), "template")
     user = PromptTemplate.from_file(confined(template, recipe.template, path, "template", roots))
     system = PromptTemplate.from_text(recipe.system, f"{path}: system") if recipe.system else None
-    _check_variables(recipe, [t for t in (system, user) if t], path)
+    prefill = None
+    if recipe.prefill:
+        prefill = PromptTemplate.from_text(recipe.prefill, f"{path}: prefill")
+    _check_variables(recipe, [t for t in (system, user, prefill) if t], path)
+    rubric = _rubric(recipe, path, roots)
     for name in recipe.checks.vocabulary:  # read later, by the vocabulary check
         found = find_data_file(name, path, wordlists_dir(), "checks.vocabulary")
         confined(found, name, path, "checks.vocabulary", roots)
     fingerprint = recipe_fingerprint(recipe, lists, user.text)
-    resolved = ResolvedRecipe(recipe, str(path), lists, user, system, fingerprint)
+    resolved = ResolvedRecipe(recipe, str(path), lists, user, system, fingerprint, prefill, rubric)
     from tinygen.recipe.items import build_item  # items builds on this module
 
-    build_item(resolved, 0)
+    item = build_item(resolved, 0)
+    if rubric is not None:  # a rubric failing at render time fails here too
+        rubric.render({**recipe.constants, **item.variables, "text": "", "prompt": ""})
     return resolved
+
+
+def _rubric(recipe: Recipe, path: Path, roots: tuple[Path, ...]) -> PromptTemplate | None:
+    """The judge's rubric template, its variables checked (the answer's `text`, the
+    `prompt` it answered, and the recipe's variables)."""
+    judge = recipe.checks.judge
+    if judge is None:
+        return None
+    shipped = SHIPPED_RUBRICS.get(judge.rubric)
+    if shipped is None and not judge.scores:
+        raise UsageError(
+            f"{path}: checks.judge.rubric {judge.rubric!r} is your own, but checks.judge.scores "
+            "is empty",
+            'list the scores your rubric asks for, e.g. scores = ["clarity", "accuracy"], '
+            f"or use a shipped rubric: {', '.join(SHIPPED_RUBRICS)}",
+        )
+    name = shipped.file if shipped else judge.rubric
+    file = find_data_file(name, path, prompts_dir(), "checks.judge.rubric")
+    rubric = PromptTemplate.from_file(confined(file, name, path, "checks.judge.rubric", roots))
+    allowed = recipe.declared_variables() | RUBRIC_VARIABLES
+    if undeclared := sorted(rubric.variables - allowed):
+        raise UsageError(
+            f"{rubric.source} line {rubric.line_of(undeclared[0])} uses {{{{ {undeclared[0]} }}}}"
+            f" but a rubric is given: {', '.join(sorted(allowed))}",
+            "use {{ text }} for the answer and {{ prompt }} for the request",
+        )
+    if "text" not in rubric.variables:
+        raise UsageError(
+            f"{rubric.source}: the rubric never shows the judge the answer",
+            "put {{ text }} where the answer goes",
+        )
+    return rubric
 
 
 def _read_toml(path: Path) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -58,6 +59,27 @@ class TeacherParams(_Strict):
     seed: int | None = None
     repeat_penalty: float | None = Field(None, ge=1.0, le=2.0)
     reasoning_effort: ReasoningEffort | None = None  # for reasoning models
+    response_format: dict[str, object] | None = None  # structured output (the judge's)
+
+
+class JudgeConfig(_Strict):
+    """An LLM judge (`[checks.judge]`): a rubric, the scores it asks for, a threshold on
+    their mean, and the share of answers judged."""
+
+    rubric: str = "tinystories"  # a shipped rubric (tinystories, textbook) or a .j2 file
+    scores: list[str] = Field(default_factory=list)  # with your own rubric: the names it asks
+    threshold: float = Field(6.0, ge=1.0, le=10.0)  # mean score below it: `judge_low`
+    sample: float = Field(1.0, gt=0.0, le=1.0)  # share of answers judged, picked by index
+    model: str | None = None  # default: the teacher's model (or the judge endpoint's)
+    max_tokens: int = Field(200, ge=16, le=4096)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+    @model_validator(mode="after")
+    def _scores_named(self) -> JudgeConfig:
+        for name in self.scores:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+                raise ValueError(f"score name {name!r} must be lowercase letters, digits or _")
+        return self
 
 
 class ChecksConfig(_Strict):
@@ -79,6 +101,7 @@ class ChecksConfig(_Strict):
     decontaminate: list[Literal["humaneval"]] = Field(default_factory=list)  # benchmarks
     near_duplicates: bool = True
     near_duplicate_threshold: float = Field(0.8, gt=0.0, le=1.0)
+    judge: JudgeConfig | None = None  # last: it costs a request
 
 
 class Recipe(_Strict):
@@ -88,6 +111,7 @@ class Recipe(_Strict):
     description: str = ""
     template: str = Field(min_length=1)
     system: str = ""
+    prefill: str = ""  # the start of the answer (a template), for teachers that continue one
     lists: dict[str, ListSpec] = Field(default_factory=dict)
     features: FeatureSpec | None = None
     constants: dict[str, str] = Field(default_factory=dict)
@@ -125,6 +149,8 @@ class ResolvedRecipe:
     user_template: PromptTemplate
     system_template: PromptTemplate | None
     fingerprint: str
+    prefill_template: PromptTemplate | None = None
+    rubric: PromptTemplate | None = None  # the judge's, when the recipe has one
 
     @property
     def name(self) -> str:
@@ -145,37 +171,24 @@ class ResolvedRecipe:
         """Pickle as parts (worker processes get the recipe this way): compiled jinja2
         templates do not pickle, so they travel as text and source and are compiled again
         on load. Nothing is read from disk on the other side."""
-        system = self.system_template
-        return (
-            _rebuilt,
-            (
-                self.recipe,
-                self.source,
-                self.lists,
-                (self.user_template.text, self.user_template.source),
-                (system.text, system.source) if system is not None else None,
-                self.fingerprint,
-            ),
-        )
+        templates = (self.user_template, self.system_template, self.prefill_template, self.rubric)
+        parts = tuple(None if t is None else (t.text, t.source) for t in templates)
+        return (_rebuilt, (self.recipe, self.source, self.lists, self.fingerprint, parts))
 
 
 def _rebuilt(
     recipe: Recipe,
     source: str,
     lists: dict[str, tuple[str, ...]],
-    user: tuple[str, str],
-    system: tuple[str, str] | None,
     fingerprint: str,
+    parts: tuple[tuple[str, str] | None, ...],
 ) -> ResolvedRecipe:
     """A pickled ResolvedRecipe again, its templates compiled from their text."""
-    return ResolvedRecipe(
-        recipe,
-        source,
-        lists,
-        PromptTemplate.from_text(*user),
-        PromptTemplate.from_text(*system) if system is not None else None,
-        fingerprint,
+    user, system, prefill, rubric = (
+        None if part is None else PromptTemplate.from_text(*part) for part in parts
     )
+    assert user is not None
+    return ResolvedRecipe(recipe, source, lists, user, system, fingerprint, prefill, rubric)
 
 
 def recipe_fingerprint(
@@ -185,8 +198,11 @@ def recipe_fingerprint(
     name, the shard size or the checks), each list as loaded with its draw, and the
     template's text."""
     fields = recipe.model_dump(exclude={"template", "shard_size", "lists", "checks"})
-    if fields["teacher"]["reasoning_effort"] is None:  # runs from before it existed
-        del fields["teacher"]["reasoning_effort"]
+    if not fields["prefill"]:  # runs from before it existed
+        del fields["prefill"]
+    for name in ("reasoning_effort", "response_format"):  # runs from before they existed
+        if fields["teacher"][name] is None:
+            del fields["teacher"][name]
     return hash_data(
         {
             "recipe": fields,

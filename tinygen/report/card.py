@@ -188,6 +188,8 @@ def _checks(figures: dict) -> list[dict]:
 def _feature(name: str, value: object) -> dict:
     if isinstance(value, list):
         return {"name": name, "sequence": "string"}
+    if isinstance(value, dict):  # the judge's scores
+        return {"name": name, "struct": [_feature(k, v) for k, v in value.items()]}
     return {"name": name, "dtype": _dtype(value)}
 
 

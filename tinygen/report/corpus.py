@@ -30,6 +30,7 @@ from tinygen.report.measures import (
     share,
 )
 from tinygen.report.names import names_in
+from tinygen.report.scores import JudgeScores
 from tinygen.rundir.layout import (
     DATA_DIR,
     DEDUP_SUMMARY,
@@ -88,6 +89,7 @@ class Outcomes:
         self.rejected = Counter[str]()
         self.failed = Counter[str]()
         self.no_usage = 0
+        self.judge = JudgeScores()
 
     def add_usage(self, record: dict, prefix: str) -> None:
         usage = record.get("usage") or {}
@@ -99,6 +101,7 @@ class Outcomes:
     def add_accepted(self, record: dict) -> None:
         self.add_usage(record, "accepted")
         self.finish[str(record.get("finish_reason"))] += 1
+        self.judge.add(record, accepted=True)
         features = (record.get("variables") or {}).get("features") or []
         self.features.update(features)
         self.features_per_record[len(features)] += 1
@@ -108,6 +111,7 @@ def _read_side_files(run_dir: Path, outcomes: Outcomes, problems: Counter[str]) 
     for record in _iter_jsonl(run_dir / REJECTED, problems):
         outcomes.rejected[str(record.get("reason"))] += 1
         outcomes.add_usage(record, "rejected")
+        outcomes.judge.add(record, accepted=False)
     for record in _iter_jsonl(run_dir / FAILED, problems):
         outcomes.failed[str((record.get("error") or {}).get("kind"))] += 1
 
@@ -260,6 +264,7 @@ def _assemble(
         "coverage": coverage,
         "coverage_curve": curve,
         "features": _features_section(outcomes, accepted),
+        "judge": outcomes.judge.result(),
         "diversity": diversity,
         "analysed_records": texts.records,
         "sampled": _sampling_notes(texts, accepted),

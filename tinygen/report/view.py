@@ -75,6 +75,8 @@ def render_stats(stats: list[dict], console: Console | None = None) -> None:
     console.print(_main_table(stats, headers))
     console.print(_coverage_table(stats, headers))
     console.print(_keyed_table("Features", [_feature_rows(s) for s in stats], headers))
+    if any(s.get("judge") for s in stats):
+        console.print(_keyed_table("Judge scores", [_judge_rows(s) for s in stats], headers))
     for header, s in zip(headers, stats, strict=True):
         console.print(_histogram_table(s, header))
         console.print(_openings_table(s, header))
@@ -133,6 +135,23 @@ def _keyed_table(title: str, columns: list[dict[str, str]], headers: list[str]) 
     for key in dict.fromkeys(k for column in columns for k in column):
         table.add_row(key, *(column.get(key, "—") for column in columns))
     return table
+
+
+def _judge_rows(stats: dict) -> dict[str, str]:
+    """judged records, the mean of each score, and how many records' mean is k..k+1."""
+    judge = stats.get("judge") or {}
+    if not judge:
+        return {}
+    rows = {
+        "judged": f"{judge['judged']:,} ({judge['judged_accepted']:,} accepted)",
+        "mean score": _num(judge["mean"]),
+    }
+    rows |= {f"mean {name}": _num(value) for name, value in judge["score_means"].items()}
+    for bucket, count in judge["distribution"].items():
+        rows[f"records scoring {bucket}–{int(bucket) + 1}"] = (
+            f"{count['records']:,} ({_pct(count['share'])})"
+        )
+    return rows
 
 
 def _histogram_table(stats: dict, header: str, width: int = 40) -> Table:

@@ -72,7 +72,8 @@ RECORD_FIELDS = (
         "checks",
         "struct",
         "what the checks measured: `words`, `repetition`, `missing_words`, "
-        "`outside_vocabulary`, `code` (exercise run result) or `code_errors`",
+        "`outside_vocabulary`, `code` (exercise run result) or `code_errors`, and `judge` "
+        "(`scores`, their `mean`, the judge's `model`, its `requests`) when judged",
     ),
 )
 FIXED_TYPES = {field.name: field.dtype for field in RECORD_FIELDS if field.dtype}

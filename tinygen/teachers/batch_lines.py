@@ -24,7 +24,8 @@ UNFINISHED = frozenset({"batch_expired", "batch_cancelled"})  # not run: ask aga
 
 def request_line(item: Item, fingerprint: str, params: TeacherParams) -> str:
     """One request line for `item` (no newline)."""
-    body = {"messages": item.messages, **RequestShape(profile_for(params.model)).body(params)}
+    shape = RequestShape(profile_for(params.model))
+    body = {"messages": item.messages, **shape.body(params, continuing=bool(item.prefill))}
     line = {
         "custom_id": record_id(fingerprint, item.index),
         "method": "POST",

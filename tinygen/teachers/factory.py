@@ -34,6 +34,7 @@ class TeacherOptions:
     pace_share: float = 1.0  # of the allowance a host announces (workers split it)
     endpoints: tuple[EndpointSpec, ...] = ()  # when several: base_url is the first one's
     patience: float = DEFAULT_PATIENCE  # seconds every endpoint may be down before a stop
+    judge: EndpointSpec | None = None  # where the judge asks, if not the teacher's endpoints
 
     def key(self) -> str | None:
         """The API key from the flag, else from $OPENAI_API_KEY (or, for Azure,
@@ -81,6 +82,20 @@ def make_teacher(options: TeacherOptions) -> Teacher:
     if len(options.endpoints) > 1:
         return _routed_teacher(options, key)
     return _endpoint_teacher(options, options.base_url, key, options.concurrency)
+
+
+def make_judge_teacher(options: TeacherOptions) -> Teacher | None:
+    """The judge's own endpoint (`--judge-url`), or None: the judge asks the teacher. Its
+    `model=` setting names the judge's model there."""
+    spec = options.judge
+    if spec is None:
+        return None
+    from tinygen.teachers.router import Endpoint, RoutedTeacher
+
+    key = spec.key(options.key())
+    teacher = _endpoint_teacher(options, spec.url, key, spec.concurrency or options.concurrency)
+    endpoint = Endpoint(spec.label, teacher, model=spec.model, concurrency=spec.concurrency)
+    return RoutedTeacher([endpoint], options.patience)
 
 
 def _endpoint_teacher(

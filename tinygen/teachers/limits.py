@@ -13,9 +13,15 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tinygen.errors import UsageError
+from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.prices import Prices  # the one cost formula
+
+if TYPE_CHECKING:
+    from tinygen.recipe.model import TeacherParams
+    from tinygen.teachers.base import Completion, Teacher
 
 RATE_MARGIN = 1.05  # 5% under the limit: room for jitter between release and arrival
 
@@ -185,3 +191,31 @@ def make_gate(model: str, budget: Budget, prices: Prices | None, tpm: float | No
             "pass --price-in and --price-out (USD per million tokens)",
         )
     return Gate(budget, prices, tpm)
+
+
+async def gated_complete(
+    gate: Gate,
+    teacher: Teacher,
+    messages: list[dict[str, str]],
+    params: TeacherParams,
+    prompt_estimate: int,
+) -> tuple[Completion, float]:
+    """One call admitted by `gate` and booked with its usage (counts it did not report are
+    booked as what was reserved for them; a failed call books nothing), and its seconds
+    from when it was sent."""
+    book = await gate.admit(prompt_estimate, params.max_tokens)
+    started = time.monotonic()
+    try:
+        completion = await teacher.complete(messages, params)
+    except TeacherCallError:
+        book(0, 0)
+        raise
+    book(
+        _known_or(completion.prompt_tokens, prompt_estimate),
+        _known_or(completion.completion_tokens, params.max_tokens),
+    )
+    return completion, time.monotonic() - started
+
+
+def _known_or(count: int | None, reserved: int) -> int:
+    return count if count is not None else reserved

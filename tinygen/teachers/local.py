@@ -8,6 +8,7 @@ works without the `local` extra as long as this teacher is not chosen.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import importlib.metadata
 import importlib.resources
@@ -109,8 +110,9 @@ def load_model(path: Path, threads: int) -> Any:
 
 
 def chat_kwargs(messages: list[dict[str, str]], params: TeacherParams) -> dict[str, Any]:
-    """Arguments of `Llama.create_chat_completion` for one request."""
-    return {
+    """Arguments of `Llama.create_chat_completion` for one request; a JSON schema asked
+    for (OpenAI's `response_format`) becomes llama.cpp's grammar-constrained JSON."""
+    kwargs: dict[str, Any] = {
         "messages": messages,
         "temperature": params.temperature,
         "top_p": params.top_p,
@@ -118,6 +120,16 @@ def chat_kwargs(messages: list[dict[str, str]], params: TeacherParams) -> dict[s
         "repeat_penalty": params.repeat_penalty or 1.0,
         "seed": request_seed(messages, params),
     }
+    if schema := json_schema_of(params.response_format):
+        kwargs["response_format"] = {"type": "json_object", "schema": schema}
+    return kwargs
+
+
+def json_schema_of(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schema of an OpenAI `response_format` of type json_schema, else None."""
+    if not response_format or response_format.get("type") != "json_schema":
+        return None
+    return (response_format.get("json_schema") or {}).get("schema")
 
 
 def to_completion(response: dict[str, Any], model: str) -> Completion:
@@ -166,7 +178,37 @@ class LocalTeacher:
         return to_completion(response, self._path.stem)
 
     def _generate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        messages = kwargs["messages"]
+        if messages and messages[-1]["role"] == "assistant":
+            return self._continue(kwargs)
         return self._llama.create_chat_completion(**kwargs)
+
+    def _continue(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Continue the last (assistant) message: the model's chat template renders the
+        messages before it and opens the answer, the message's text follows, and the
+        model goes on from there (the response holds only what it added)."""
+        *asked, started = kwargs.pop("messages")
+        kwargs.pop("response_format", None)
+        prompt = self._chat_format(messages=asked).prompt + started["content"]
+        tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        eos = self._llama.token_eos()
+        response = self._llama.create_completion(
+            prompt=tokens, stop=[self._llama._model.token_get_text(eos)], **kwargs
+        )
+        choice = response["choices"][0]
+        message = {"role": "assistant", "content": choice["text"]}
+        return {**response, "choices": [{**choice, "message": message}]}
+
+    @functools.cached_property
+    def _chat_format(self) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self._llama
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ValueError(f"{self._path.name} has no chat template to continue an answer in")
+        text = llama._model.token_get_text
+        return Jinja2ChatFormatter(template, text(llama.token_eos()), text(llama.token_bos()))
 
     def take_notices(self) -> list[str]:
         return []  # it takes every parameter tinygen sends

@@ -106,7 +106,7 @@ class OpenAITeacher:
     ) -> Completion | None:
         """One request; None if a 400 refused a parameter and the body was adapted."""
         shape = self._shape(params)
-        fields = shape.body(params)
+        fields = shape.body(params, continuing=messages[-1]["role"] == "assistant")
         body = json.dumps({"messages": messages, **fields}).encode()
         request = httpx2.Request(
             "POST", self._url, headers=self._headers, content=body, extensions=self._extensions

@@ -28,6 +28,7 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 UNSUPPORTED_CODES = frozenset({"unsupported_parameter", "unsupported_value"})
 _INSTEAD = re.compile(r"""use ['"`]?([A-Za-z_][A-Za-z0-9_]*)['"`]? instead""", re.IGNORECASE)
 MAX_ADAPTATIONS = 6  # changes to the body one request may cause, at most
+CONTINUE_FINAL_MESSAGE = {"continue_final_message": True, "add_generation_prompt": False}
 KEPT = frozenset({"model", "messages"})  # never dropped: without them nothing is asked
 
 
@@ -72,9 +73,13 @@ class RequestShape:
     dropped: set[str] = field(default_factory=set)
     renamed: dict[str, str] = field(default_factory=dict)
 
-    def body(self, params: TeacherParams) -> dict[str, object]:
-        """The generation parameters of a request body (all but `messages`)."""
+    def body(self, params: TeacherParams, continuing: bool = False) -> dict[str, object]:
+        """The generation parameters of a request body (all but `messages`); `continuing`
+        (the last message is the answer's start) asks vLLM to continue that message
+        (llama.cpp's server does so by itself)."""
         body: dict[str, object] = {"model": params.model}
+        if continuing:
+            body |= CONTINUE_FINAL_MESSAGE
         if self.profile.sampling:
             body["temperature"] = params.temperature
             body["top_p"] = params.top_p
@@ -83,6 +88,7 @@ class RequestShape:
             "seed": params.seed,
             "repeat_penalty": params.repeat_penalty,
             "reasoning_effort": params.reasoning_effort,
+            "response_format": params.response_format,
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         for old, new in self.renamed.items():
