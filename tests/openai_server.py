@@ -324,6 +324,13 @@ def judge_answer(o: argparse.Namespace, req: dict[str, Any], last: str, n: int) 
     return scores if req.get("response_format") else f"```json\n{scores}\n```"
 
 
+def continued(req: dict[str, Any]) -> bool:
+    """Whether the request asks to continue its last (assistant) message, as vLLM's
+    ``continue_final_message`` does; the story then goes on without its first sentence."""
+    msgs = req.get("messages") or [{}]
+    return bool(req.get("continue_final_message")) and msgs[-1].get("role") == "assistant"
+
+
 def answer_text(o: argparse.Namespace, last: str, sha: str, n: int) -> str:
     """The answer the ``--responder`` gives to the last user message."""
     if o.responder == "echo":
@@ -362,6 +369,8 @@ def completion(st: State, req: dict[str, Any], sha: str, fault: str | None, n: i
     o, finish, hostile = st.opts, "stop", fault is not None and fault == st.hostile
     judged = judge_names(req, last) is not None
     text: str | None = _FILL_MARK if fault in BIG else answer_text(o, last, sha, n)
+    if continued(req) and text and o.responder == "story":  # as vLLM: only what follows
+        text = " " + text.split(". ", 1)[-1]
     if judged and fault not in BIG:
         text = judge_answer(o, req, last, n)
     if hostile and o.content_surrogate:
