@@ -23,19 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from tinygen.dedup.index import NearDupIndex
 from tinygen.dedup.minhash import BATCH, NearDupConfig, signatures_normalized
 from tinygen.dedup.output import check_out_dir, make_out_dir, remove_outputs
+from tinygen.display.live import LiveStatus, Status
 from tinygen.errors import TinygenError, UsageError
 from tinygen.rundir.jsonl import JsonlAppender
 from tinygen.rundir.layout import (
@@ -319,22 +311,6 @@ class _Deduper:
         self.removed.write({"id": line.ref, "kind": "encoding", "detail": line.problem})
 
 
-def _progress(enabled: bool, total: int) -> tuple[Progress, object]:
-    """A rich progress bar on stderr over the input bytes."""
-    progress = Progress(
-        TextColumn("[bold]dedup"),
-        BarColumn(),
-        TaskProgressColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[detail]}"),
-        console=Console(stderr=True),
-        refresh_per_second=4,
-        disable=not enabled,
-    )
-    return progress, progress.add_task("dedup", total=total, detail="")
-
-
 def dedup_files(
     inputs: list[Path],
     out_dir: Path,
@@ -392,14 +368,15 @@ def _dedup(
     """Stream every record of `files` through the deduper (closed however it ends)."""
     deduper = _Deduper(out_dir, near, shard_size)
     reader = _Reader(files, text_field)
+    total, started = sum(path.stat().st_size for path in files), time.monotonic()
     try:
-        bar, task = _progress(progress, sum(path.stat().st_size for path in files))
-        with bar:
+        source = lambda: _status(deduper.report, reader.bytes_read, total, started)  # noqa: E731
+        with LiveStatus(source, enabled=progress) as live:
             for batch in _batches(_Reader(*references), BATCH):
                 deduper.refer(batch)
             for batch in _batches(reader, BATCH):
                 deduper.process(batch)
-                bar.update(task, completed=reader.bytes_read, detail=_status(deduper.report))
+                live.refresh()
     except BaseException:
         with suppress(OSError):
             deduper.close()
@@ -408,9 +385,26 @@ def _dedup(
     return deduper.report
 
 
-def _status(report: DedupReport) -> str:
-    status = f"read {report.read} · kept {report.kept} · exact {report.exact} · near {report.near}"
-    return status + (f" · encoding {report.encoding}" if report.encoding else "")
+def _status(report: DedupReport, read: int, total: int, started: float) -> Status:
+    """Bytes read of the inputs, documents a second; kept and removed always shown."""
+    elapsed = max(time.monotonic() - started, 1e-9)
+    eta = elapsed * (total - read) / read if read else None
+    removed = (
+        f"removed {report.exact + report.near:,} (exact {report.exact:,}, near {report.near:,})"
+    )
+    more = [f"read {report.read:,}"] + (
+        [f"encoding {report.encoding:,}"] if report.encoding else []
+    )
+    return Status(
+        "dedup",
+        read >> 20,
+        max(total >> 20, 1),
+        f"{report.read / elapsed:,.0f} docs/s",
+        eta,
+        must=[f"kept {report.kept:,}", removed],
+        more=more,
+        unit="MiB",
+    )
 
 
 def _write_summary(
