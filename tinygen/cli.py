@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -595,6 +595,27 @@ def merge_command(
             f"{report.suggested_n} (each resumes what it has), then merge again[/]",
             highlight=False,
         )
+
+
+ExportFormat = Literal["parquet"]
+
+
+@app.command("export")
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (or a merged corpus).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file to write.")],
+    format: Annotated[ExportFormat, typer.Option(help="File format.")] = "parquet",
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """Export the accepted records as one typed file (the record table's columns).
+
+    Example: tinygen export runs/stories --out stories.parquet
+    """
+    from tinygen.report.export import export_parquet
+
+    with user_errors():
+        count = export_parquet(run_dir, out, overwrite=overwrite)
+    stderr.print(f"wrote {count:,} records to {out}", highlight=False)
 
 
 def _version(value: bool) -> None:
