@@ -357,6 +357,13 @@ def generate_command(
         chosen = BatchFileTeacher(import_results) if import_results else make_teacher(options)
         if not quiet:
             stderr.print(run_header(resolved, chosen, config), soft_wrap=True)
+            if options.resolved_choice() != "local" and not import_results:
+                from tinygen.report.estimate import estimate as estimate_run
+
+                expected = estimate_run(
+                    resolved, n, out if (out / "manifest.json").is_file() else None
+                )
+                stderr.print(expected.text(), soft_wrap=True, highlight=False)
         judge_teacher = make_judge_teacher(options) if resolved.recipe.checks.judge else None
         result = generate(resolved, chosen, config, judge_teacher)
     if json_out:
@@ -442,13 +449,37 @@ def preview_command(
         ),
     ] = 1000,
     allow_path: AllowPathOpt = None,
+    estimate: Annotated[
+        bool,
+        typer.Option(
+            "--estimate",
+            help="Instead, estimate requests, tokens and cost of a run of -n records.",
+        ),
+    ] = False,
+    model: Annotated[str | None, typer.Option(help="Model to estimate for.")] = None,
+    from_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="A run of this recipe whose reject rates and token counts to estimate from.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Show the prompts a run would send, without calling any teacher.
 
     Example: tinygen preview tinystories -n 3 --seed 7
+    Example: tinygen preview stories -n 10000 --estimate --model gpt-4o-mini
     """
     with user_errors():
-        resolved = load_recipe(recipe, {"seed": seed, "sampling": sampling}, allow_path or ())
+        overrides = {"seed": seed, "sampling": sampling, "teacher.model": model}
+        resolved = load_recipe(recipe, overrides, allow_path or ())
+        if estimate:
+            from tinygen.report.estimate import estimate as estimate_run
+
+            expected = estimate_run(resolved, n, from_run)
+            typer.echo(json.dumps(expected.describe()) if json_out else expected.text())
+            return
         preview_items(resolved, range(start, start + n), as_json=json_out)
         if run_size and resolved.recipe.lists:
             Console(stderr=json_out).print(coverage_table(resolved, run_size))

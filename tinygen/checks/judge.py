@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from tinygen.checks.base import Rejection
-from tinygen.recipe.items import Item
+from tinygen.recipe.items import Item, prompt_estimate
 from tinygen.recipe.model import JudgeConfig, ResolvedRecipe, TeacherParams
 from tinygen.recipe.rubrics import SCALE, score_names
 from tinygen.teachers.base import Completion, Teacher, TeacherCallError
@@ -156,7 +156,7 @@ class Judge:
         ]
 
     async def _ask(self, messages: list[dict[str, str]], verdict: Verdict) -> Completion | None:
-        estimate = sum(len(message["content"]) for message in messages) // 4 + 8
+        estimate = prompt_estimate(messages)
         completions: list[Completion] = []
 
         async def one_call() -> Completion:

@@ -25,7 +25,7 @@ from tinygen.engine.records import (
     rejected_record,
     rejection_fields,
 )
-from tinygen.recipe.items import Item, build_item
+from tinygen.recipe.items import Item, build_item, prompt_estimate
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.rundir.jsonl import dump_line
 from tinygen.teachers.backpressure import AdaptiveConcurrency
@@ -254,7 +254,7 @@ class Asker:
         self._end_wait(asked)  # the retry's sleep is over: it asks again
         params, item = self.resolved.recipe.teacher, asked.item
         completion, asked.latency = await gated_complete(
-            self.gate, self.teacher, item.messages, params, prompt_estimate(item)
+            self.gate, self.teacher, item.messages, params, prompt_estimate(item.messages)
         )
         return completion
 
@@ -270,8 +270,3 @@ def duplicate_line(finished: Finished, rejection: Rejection) -> str:
     if len(finished.line) > REJECTED_TEXT_CHARS:
         return dump_line(rejected_record(json.loads(finished.line), rejection))
     return finished.line[:-1] + "," + dump_line(rejection_fields(rejection))[1:]
-
-
-def prompt_estimate(item: Item) -> int:
-    """A rough prompt size in tokens (4 characters a token), for the limits."""
-    return sum(len(message["content"]) for message in item.messages) // 4 + 8

@@ -18,6 +18,11 @@ class Item:
     prefill: str = ""  # the answer's start, also the last (assistant) message when set
 
 
+def prompt_estimate(messages: list[dict[str, str]]) -> int:
+    """A rough prompt size in tokens (4 characters a token), for the limits and estimates."""
+    return sum(len(message["content"]) for message in messages) // 4 + 8
+
+
 def record_id(fingerprint: str, index: int) -> str:
     """Stable id of item `index` of the run with `fingerprint` (its records' `id`, its
     batch lines' `custom_id`)."""
