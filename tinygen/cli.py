@@ -55,9 +55,18 @@ stderr = Console(stderr=True, highlight=False)
 RecipeArg = Annotated[
     str, typer.Argument(help="A preset name (see `tinygen presets`) or a recipe .toml file.")
 ]
-SeedOpt = Annotated[int | None, typer.Option(help="Run seed (default: the recipe's).")]
+SAMPLING = "Sampling"  # the help panel of what decides each item's prompt
+SeedOpt = Annotated[
+    int | None,
+    typer.Option(help="Run seed (default: the recipe's).", metavar="N", rich_help_panel=SAMPLING),
+]
 SamplingOpt = Annotated[
-    str | None, typer.Option(help="Word sampling: balanced or uniform (default: the recipe's).")
+    str | None,
+    typer.Option(
+        help="Word sampling: balanced or uniform (default: the recipe's).",
+        metavar="MODE",
+        rich_help_panel=SAMPLING,
+    ),
 ]
 AllowPathOpt = Annotated[
     list[Path] | None,
@@ -67,6 +76,7 @@ AllowPathOpt = Annotated[
         "files in the recipe's folder and tinygen's own data).",
         metavar="DIR",
         show_default=False,
+        rich_help_panel=SAMPLING,
     ),
 ]
 
@@ -108,9 +118,25 @@ def _print_error(message: str, hint: str | None) -> None:
 def generate_command(
     recipe: RecipeArg,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output directory (resumed if it holds this run).")
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output directory (resumed if it holds this run).",
+            rich_help_panel="Output",
+            metavar="DIR",
+        ),
     ],
-    n: Annotated[int, typer.Option("-n", min=1, help="Accepted unique records wanted.")] = 100,
+    n: Annotated[
+        int,
+        typer.Option(
+            "-n",
+            min=1,
+            help="Accepted unique records wanted.",
+            rich_help_panel="Output",
+            metavar="N",
+        ),
+    ] = 100,
     seed: SeedOpt = None,
     base_url: Annotated[
         list[str] | None,
@@ -118,20 +144,47 @@ def generate_command(
             help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1. Repeat it for "
             "several (each may add model=NAME key-env=VAR share=N concurrency=N after a space).",
             show_default=False,
+            rich_help_panel="Teacher",
+            metavar="URL",
         ),
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Model name at the endpoint.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model name at the endpoint.", rich_help_panel="Teacher", metavar="NAME"),
+    ] = None,
     api_key: Annotated[
-        str | None, typer.Option(help="API key (default: $OPENAI_API_KEY).", show_default=False)
+        str | None,
+        typer.Option(
+            help="API key (default: $OPENAI_API_KEY).",
+            show_default=False,
+            rich_help_panel="Teacher",
+            metavar="KEY",
+        ),
     ] = None,
     teacher: Annotated[
-        TeacherChoice, typer.Option(help="auto: local model unless an endpoint or key is given.")
+        TeacherChoice,
+        typer.Option(
+            help="auto: local model unless an endpoint or key is given.", rich_help_panel="Teacher"
+        ),
     ] = "auto",
     model_path: Annotated[
         str | None,
-        typer.Option(help="GGUF file for the local teacher (default: SmolLM2-135M-Instruct)."),
+        typer.Option(
+            help="GGUF file for the local teacher (default: SmolLM2-135M-Instruct).",
+            rich_help_panel="Teacher",
+            metavar="FILE",
+        ),
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=4096)] = DEFAULT_CONCURRENCY,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=4096,
+            help="Requests at once.",
+            rich_help_panel="Speed and rate limits",
+            metavar="N",
+        ),
+    ] = DEFAULT_CONCURRENCY,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -140,6 +193,8 @@ def generate_command(
             help="Processes that ask the teacher (default: one per core for an endpoint "
             "at --concurrency 128 or more, else 1).",
             show_default=False,
+            rich_help_panel="Speed and rate limits",
+            metavar="N",
         ),
     ] = None,
     header: Annotated[
@@ -149,6 +204,7 @@ def generate_command(
             "Values are kept out of every file and log.",
             metavar="'NAME: VALUE'",
             show_default=False,
+            rich_help_panel="Teacher",
         ),
     ] = None,
     api_version: Annotated[
@@ -156,50 +212,150 @@ def generate_command(
         typer.Option(
             help=f"Azure OpenAI api-version (default for a deployment URL: {AZURE_API_VERSION}).",
             show_default=False,
+            rich_help_panel="Teacher",
+            metavar="VERSION",
         ),
     ] = None,
     reasoning_effort: Annotated[
         ReasoningEffort | None,
-        typer.Option(help="For reasoning models: minimal, low, medium or high."),
+        typer.Option(
+            help="For reasoning models: minimal, low, medium or high.",
+            rich_help_panel="Teacher",
+            metavar="EFFORT",
+        ),
     ] = None,
-    temperature: Annotated[float | None, typer.Option()] = None,
-    top_p: Annotated[float | None, typer.Option()] = None,
-    max_tokens: Annotated[int | None, typer.Option()] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            help="Sampling temperature (default: the recipe's).",
+            rich_help_panel="Teacher",
+            metavar="X",
+        ),
+    ] = None,
+    top_p: Annotated[
+        float | None,
+        typer.Option(
+            help="Nucleus sampling (default: the recipe's).", rich_help_panel="Teacher", metavar="X"
+        ),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(
+            help="Longest answer in tokens (default: the recipe's).",
+            rich_help_panel="Teacher",
+            metavar="N",
+        ),
+    ] = None,
     sampling: SamplingOpt = None,
-    shard_size: Annotated[int | None, typer.Option(help="Records per shard.")] = None,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 120.0,
-    max_attempts: Annotated[int, typer.Option(min=1, max=100)] = 6,
-    max_items: Annotated[
-        int | None, typer.Option(min=1, help="Items to draw at most (default 3 x -n).")
+    shard_size: Annotated[
+        int | None, typer.Option(help="Records per shard.", rich_help_panel="Output", metavar="N")
     ] = None,
-    rpm: Annotated[float | None, typer.Option(min=0.01, help="Requests a minute at most.")] = None,
-    tpm: Annotated[float | None, typer.Option(min=1, help="Tokens a minute at most.")] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1, help="Seconds per request.", rich_help_panel="Teacher", metavar="SECONDS"
+        ),
+    ] = 120.0,
+    max_attempts: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=100,
+            help="Attempts per item, retries included.",
+            rich_help_panel="Speed and rate limits",
+            metavar="N",
+        ),
+    ] = 6,
+    max_items: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Items to draw at most (default 3 x -n).",
+            rich_help_panel="Budgets",
+            metavar="N",
+        ),
+    ] = None,
+    rpm: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="Requests a minute at most.",
+            rich_help_panel="Speed and rate limits",
+            metavar="X",
+        ),
+    ] = None,
+    tpm: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Tokens a minute at most.",
+            rich_help_panel="Speed and rate limits",
+            metavar="X",
+        ),
+    ] = None,
     max_requests: Annotated[
-        int | None, typer.Option(min=1, help="Budget: requests in this invocation.")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Budget: requests in this invocation.",
+            rich_help_panel="Budgets",
+            metavar="N",
+        ),
     ] = None,
     max_tokens_total: Annotated[
-        int | None, typer.Option(min=1, help="Budget: tokens in this invocation.")
+        int | None,
+        typer.Option(
+            min=1, help="Budget: tokens in this invocation.", rich_help_panel="Budgets", metavar="N"
+        ),
     ] = None,
     max_cost: Annotated[
-        float | None, typer.Option(min=0, help="Budget: USD in this invocation.")
+        float | None,
+        typer.Option(
+            min=0, help="Budget: USD in this invocation.", rich_help_panel="Budgets", metavar="USD"
+        ),
     ] = None,
     price_in: Annotated[
-        float | None, typer.Option(min=0, help="USD per million prompt tokens.")
+        float | None,
+        typer.Option(
+            min=0, help="USD per million prompt tokens.", rich_help_panel="Budgets", metavar="USD"
+        ),
     ] = None,
     price_out: Annotated[
-        float | None, typer.Option(min=0, help="USD per million completion tokens.")
+        float | None,
+        typer.Option(
+            min=0,
+            help="USD per million completion tokens.",
+            rich_help_panel="Budgets",
+            metavar="USD",
+        ),
     ] = None,
     batch: Annotated[
         bool,
         typer.Option(
-            "--batch", help="Ask through the endpoint's Batch API (half the price, within 24 h)."
+            "--batch",
+            help="Ask through the endpoint's Batch API (half the price, within 24 h).",
+            rich_help_panel="Batch API",
+            metavar="",
         ),
     ] = False,
     batch_size: Annotated[
-        int, typer.Option(min=1, max=50_000, help="Request lines per batch.")
+        int,
+        typer.Option(
+            min=1,
+            max=50_000,
+            help="Request lines per batch.",
+            rich_help_panel="Batch API",
+            metavar="N",
+        ),
     ] = 50_000,
     poll_interval: Annotated[
-        float, typer.Option(min=0.1, help="Seconds between batch status checks.")
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds between batch status checks.",
+            rich_help_panel="Batch API",
+            metavar="SECONDS",
+        ),
     ] = 30.0,
     part: Annotated[
         str | None,
@@ -208,6 +364,7 @@ def generate_command(
             "Indexed Job (auto/N) or RANK/WORLD_SIZE (auto); writes --out/part-K-of-N.",
             metavar="K/N|auto",
             show_default=False,
+            rich_help_panel="Output",
         ),
     ] = None,
     cancel_batches: Annotated[
@@ -215,6 +372,8 @@ def generate_command(
         typer.Option(
             "--cancel-batches",
             help="Cancel this run's batches that are still running, and stop.",
+            rich_help_panel="Batch API",
+            metavar="",
         ),
     ] = False,
     export_requests: Annotated[
@@ -224,6 +383,7 @@ def generate_command(
             "for vllm run_batch or another runner) and stop.",
             metavar="FILE",
             show_default=False,
+            rich_help_panel="Batch API",
         ),
     ] = None,
     import_results: Annotated[
@@ -232,11 +392,17 @@ def generate_command(
             help="Take the answers of a batch runner's results FILE into the run.",
             metavar="FILE",
             show_default=False,
+            rich_help_panel="Batch API",
         ),
     ] = None,
     endpoint_patience: Annotated[
         float,
-        typer.Option(min=0, help="Seconds every endpoint may be down before the run stops."),
+        typer.Option(
+            min=0,
+            help="Seconds every endpoint may be down before the run stops.",
+            rich_help_panel="Teacher",
+            metavar="SECONDS",
+        ),
     ] = DEFAULT_PATIENCE,
     judge: Annotated[
         str | None,
@@ -244,6 +410,8 @@ def generate_command(
             help="Grade answers with an LLM judge: a rubric (tinystories, textbook) or your "
             ".j2 file (recipe checks.judge.rubric).",
             show_default=False,
+            rich_help_panel="Checks",
+            metavar="RUBRIC",
         ),
     ] = None,
     judge_url: Annotated[
@@ -252,15 +420,39 @@ def generate_command(
             help="Ask the judge at this endpoint instead of the teacher's (may add "
             "model=NAME key-env=VAR concurrency=N after a space).",
             show_default=False,
+            rich_help_panel="Checks",
+            metavar="URL",
         ),
     ] = None,
     grace: Annotated[
-        float, typer.Option(min=0, help="Seconds in-flight requests get after Ctrl-C.")
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds in-flight requests get after Ctrl-C.",
+            rich_help_panel="Output",
+            metavar="SECONDS",
+        ),
     ] = 30.0,
-    overwrite: Annotated[bool, typer.Option(help="Replace another run in --out.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace another run in --out.",
+            rich_help_panel="Output",
+            metavar="",
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress display.", rich_help_panel="Output", metavar=""
+        ),
+    ] = False,
     json_out: Annotated[
-        bool, typer.Option("--json", help="Print a JSON summary on stdout.")
+        bool,
+        typer.Option(
+            "--json", help="Print a JSON summary on stdout.", rich_help_panel="Output", metavar=""
+        ),
     ] = False,
     allow_path: AllowPathOpt = None,
 ) -> None:

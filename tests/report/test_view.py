@@ -36,6 +36,8 @@ def test_rendering_shows_the_json_numbers(tmp_path):
     assert "█" in text  # the length histogram
     summary = short_summary(stats)
     assert "4 records" in summary and "75.0%" in summary
+    assert "of the noun list (4 of 5), 100.0% of the verb list (3 of 3)" in summary
+    assert "answers used the word they were asked for: noun 75.0%" in summary
 
 
 def test_compare_two_corpora_side_by_side(tmp_path):
