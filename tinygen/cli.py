@@ -699,10 +699,21 @@ def stats_command(
     sample: Annotated[
         int | None, typer.Option(min=1, help="Read the text of only the first N records.")
     ] = None,
+    html_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write a self-contained HTML report (charts, sample records, an example "
+            "of each reject reason) to FILE.",
+            metavar="FILE",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Corpus statistics: counts, cost, lengths, word coverage, diversity, openings, names.
 
     Example: tinygen stats runs/tinystories runs/stories
+    Example: tinygen stats runs/stories --html report.html
     """
     with user_errors():
         if len(run_dirs) > 2:
@@ -714,6 +725,11 @@ def stats_command(
             for run_dir, stats in zip(run_dirs, figures, strict=True):
                 for path in write_plots(run_dir, stats):
                     stderr.print(f"wrote {path}", highlight=False)
+        if html_out is not None:
+            from tinygen.report.html import write_html_report
+
+            write_html_report(figures, html_out)
+            stderr.print(f"wrote {html_out}", highlight=False)
         if json_out:
             typer.echo(json.dumps(figures[0] if len(figures) == 1 else figures))
         else:

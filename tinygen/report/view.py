@@ -29,7 +29,7 @@ def _cost(stats: dict) -> str:
     return f"{cost_text(cost)} ({'recorded' if cost['recorded'] else 'estimated'})"
 
 
-def _rows(stats: dict) -> list[tuple[str, str, str]]:
+def figure_rows(stats: dict) -> list[tuple[str, str, str]]:
     """(section, label, value) rows of one corpus, in display order."""
     r, t, ln, d = stats["records"], stats["tokens"], stats["length"], stats["diversity"]
     rows = [
@@ -96,7 +96,7 @@ def _main_table(stats: list[dict], headers: list[str]) -> Table:
     table.add_column("figure")
     for header in headers:
         table.add_column(header, justify="right")
-    columns = [_rows(s) for s in stats]
+    columns = [figure_rows(s) for s in stats]
     labels = list(dict.fromkeys((sec, label) for rows in columns for sec, label, _ in rows))
     values = [{(sec, label): v for sec, label, v in rows} for rows in columns]
     for i, (sec, label) in enumerate(labels):
