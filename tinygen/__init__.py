@@ -9,13 +9,8 @@ use, so `import tinygen` stays cheap. Example (README, "Python API"):
     result = tinygen.generate(recipe, teacher, tinygen.RunConfig(out_dir=Path("out"), target=50))
 """
 
+from functools import cache
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("tinygen")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+src"
 
 SCHEMA_VERSION = 1
 
@@ -36,6 +31,8 @@ __all__ = [*_HOMES, "SCHEMA_VERSION", "__version__"]
 
 def __getattr__(name: str) -> object:
     """The public names, imported from their modules when first used."""
+    if name == "__version__":
+        return _version()
     if name not in _HOMES:
         raise AttributeError(f"module 'tinygen' has no attribute {name!r}")
     return getattr(import_module(_HOMES[name]), name)
@@ -43,3 +40,15 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+@cache
+def _version() -> str:
+    """The installed distribution's version (importlib.metadata is slow to import: only
+    what prints or records the version pays for it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tinygen")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0+src"

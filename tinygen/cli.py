@@ -10,39 +10,27 @@ import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from tinygen import __version__
-from tinygen.dedup.files import dedup_files
-from tinygen.dedup.minhash import NearDupConfig
-from tinygen.engine.generation import BatchSpec, RunConfig, RunResult, generate, run_header
-from tinygen.engine.parts import parse_part
-from tinygen.engine.pool import PoolSpec, worker_count
 from tinygen.errors import ExitCode, TinygenError, UsageError
-from tinygen.recipe.load import load_recipe
-from tinygen.recipe.model import ReasoningEffort, ResolvedRecipe
-from tinygen.recipe.preview import coverage_table, preset_table, preview_items
-from tinygen.report.corpus import corpus_stats
-from tinygen.report.view import render_stats, short_summary
-from tinygen.rundir.layout import DEDUP_REPORT
-from tinygen.teachers.endpoints import parse_endpoint, parse_endpoints
+from tinygen.recipe.choices import ReasoningEffort
 from tinygen.teachers.factory import (
     AZURE_API_VERSION,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PATIENCE,
     TeacherChoice,
     TeacherOptions,
-    make_judge_teacher,
-    make_teacher,
 )
-from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Budget, make_gate
-from tinygen.teachers.offline import BatchFileTeacher
-from tinygen.teachers.prices import prices_for
-from tinygen.teachers.retry import RetryPolicy
-from tinygen.teachers.router import DEFAULT_PATIENCE, EndpointCounts
 from tinygen.text.redact import redact
+
+if TYPE_CHECKING:  # the library is imported by the command that uses it, not for --help
+    from tinygen.engine.generation import RunConfig, RunResult
+    from tinygen.recipe.model import ResolvedRecipe
+    from tinygen.teachers.router import EndpointCounts
 
 app = typer.Typer(
     help="Build synthetic training corpora for small language models.",
@@ -462,6 +450,17 @@ def generate_command(
     --base-url http://localhost:11434/v1 --model llama3.2
     """
     with user_errors():
+        from tinygen.engine.generation import BatchSpec, RunConfig, generate, run_header
+        from tinygen.engine.parts import parse_part
+        from tinygen.engine.pool import PoolSpec, worker_count
+        from tinygen.recipe.load import load_recipe
+        from tinygen.teachers.endpoints import parse_endpoint, parse_endpoints
+        from tinygen.teachers.factory import make_judge_teacher, make_teacher
+        from tinygen.teachers.limits import Budget, make_gate
+        from tinygen.teachers.offline import BatchFileTeacher
+        from tinygen.teachers.prices import prices_for
+        from tinygen.teachers.retry import RetryPolicy
+
         endpoints = parse_endpoints(base_url) if base_url else ()
         options = TeacherOptions(
             choice=teacher,
@@ -546,7 +545,12 @@ def generate_command(
                 "The judge (checks.judge) cannot ask a results file",
                 "pass --judge-url with the endpoint that should grade the answers",
             )
-        chosen = BatchFileTeacher(import_results) if import_results else make_teacher(options)
+        asked_here = config.pool is None or config.pool.workers <= 1 or batch
+        chosen = (
+            BatchFileTeacher(import_results)
+            if import_results
+            else make_teacher(options, asked_here=asked_here)
+        )
         if not quiet:
             stderr.print(run_header(resolved, chosen, config), soft_wrap=True)
             if options.resolved_choice() != "local" and not import_results:
@@ -556,7 +560,8 @@ def generate_command(
                     resolved, n, out if (out / "manifest.json").is_file() else None
                 )
                 stderr.print(expected.text(), soft_wrap=True, highlight=False)
-        judge_teacher = make_judge_teacher(options) if resolved.recipe.checks.judge else None
+        judging = resolved.recipe.checks.judge and (asked_here or import_results)
+        judge_teacher = make_judge_teacher(options) if judging else None
         result = generate(resolved, chosen, config, judge_teacher)
     if json_out:
         typer.echo(json.dumps(result.summary()))
@@ -600,6 +605,8 @@ def parse_headers(values: Iterable[str]) -> tuple[tuple[str, str], ...]:
 
 
 def _print_summary(result: RunResult) -> None:
+    from tinygen.report.view import short_summary
+
     summary = result.summary()
     color = "green" if result.exit_code == 0 else "yellow"
     stderr.print(f"[{color}]{escape(result.message)}[/]", soft_wrap=True)
@@ -664,6 +671,9 @@ def preview_command(
     Example: tinygen preview stories -n 10000 --estimate --model gpt-4o-mini
     """
     with user_errors():
+        from tinygen.recipe.load import load_recipe
+        from tinygen.recipe.preview import coverage_table, preview_items
+
         overrides = {"seed": seed, "sampling": sampling, "teacher.model": model}
         resolved = load_recipe(recipe, overrides, allow_path or ())
         if estimate:
@@ -684,6 +694,8 @@ def presets_command() -> None:
     Example: tinygen presets
     """
     with user_errors():
+        from tinygen.recipe.preview import preset_table
+
         Console().print(preset_table())
 
 
@@ -716,6 +728,9 @@ def stats_command(
     Example: tinygen stats runs/stories --html report.html
     """
     with user_errors():
+        from tinygen.report.corpus import corpus_stats
+        from tinygen.report.view import render_stats
+
         if len(run_dirs) > 2:
             raise UsageError("tinygen stats takes one run directory, or two to compare")
         figures = [corpus_stats(run_dir, sample=sample) for run_dir in run_dirs]
@@ -771,6 +786,10 @@ def dedup_command(
 
     Example: tinygen dedup runs/a runs/b --out runs/clean
     """
+    from tinygen.dedup.files import dedup_files
+    from tinygen.dedup.minhash import NearDupConfig
+    from tinygen.rundir.layout import DEDUP_REPORT
+
     with user_errors():
         report = dedup_files(
             inputs,
@@ -859,6 +878,8 @@ def export_command(
 
 def _version(value: bool) -> None:
     if value:
+        from tinygen import __version__
+
         typer.echo(f"tinygen {__version__}")
         raise typer.Exit()
 

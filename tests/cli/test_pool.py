@@ -45,7 +45,7 @@ def test_default_is_one_process_unless_an_endpoint_at_high_concurrency():
 
 def test_workers_write_the_same_items_as_one_process(server, tmp_path):
     srv = server()
-    runs = {}
+    runs, teachers = {}, {}
     for workers in ("1", "3"):
         out = tmp_path / workers
         code, _, err = cli(*gen_args(srv.base_url, out, 60, "--workers", workers, "--json"))
@@ -54,7 +54,10 @@ def test_workers_write_the_same_items_as_one_process(server, tmp_path):
         assert len(records) == 60 and len({r["text"] for r in records}) == 60
         runs[workers] = {r["index"]: (r["id"], r["messages"], r["variables"]) for r in records}
         assert ("in 3 worker processes" in (out / "run.log").read_text()) == (workers == "3")
+        manifest = json.loads((out / "manifest.json").read_text())
+        teachers[workers] = (manifest["teacher"], records[0]["teacher"])
     assert runs["1"] == runs["3"]
+    assert teachers["1"] == teachers["3"]  # the main process's stand-in says what workers ask
 
 
 def test_a_bad_key_stops_every_worker_with_one_message(server, tmp_path):

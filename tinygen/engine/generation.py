@@ -35,8 +35,8 @@ from tinygen.rundir.runlog import RunLog
 from tinygen.rundir.store import ScanResult, ShardWriter
 from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import Teacher, TeacherCallError
-from tinygen.teachers.factory import TeacherOptions
-from tinygen.teachers.limits import DEFAULT_CONCURRENCY, Gate
+from tinygen.teachers.factory import DEFAULT_CONCURRENCY, TeacherOptions
+from tinygen.teachers.limits import Gate
 from tinygen.teachers.retry import RetryPolicy
 from tinygen.text.redact import redact
 

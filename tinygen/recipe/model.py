@@ -9,11 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tinygen.recipe.choices import ReasoningEffort, Sampling
 from tinygen.recipe.templates import PromptTemplate
 from tinygen.text.canonical import hash_data, sha256_hex
-
-Sampling = Literal["balanced", "uniform"]
-ReasoningEffort = Literal["minimal", "low", "medium", "high"]
 
 
 class _Strict(BaseModel):

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from tinygen.errors import UsageError
 
 SETTINGS = ("model", "key-env", "share", "concurrency")
+OPENAI_URL = "https://api.openai.com/v1"  # the SDK's endpoint when none is given
 _HINT = (
     "write --base-url 'URL model=NAME key-env=VAR share=N concurrency=N' (every setting optional)"
 )
@@ -38,8 +39,7 @@ class EndpointSpec:
     @property
     def label(self) -> str:
         """host:port, the name records, the display and the manifest use."""
-        parts = urlsplit(self.url)
-        return parts.netloc or self.url
+        return endpoint_host(self.url)
 
     def has_settings(self) -> bool:
         """Whether anything beyond the URL was given."""
@@ -63,6 +63,13 @@ class EndpointSpec:
             return self
         cap = self.concurrency // count + (1 if k < self.concurrency % count else 0)
         return replace(self, concurrency=max(cap, 1))
+
+
+def endpoint_host(url: str | None) -> str:
+    """host:port of an endpoint's URL, without any user:password@ (the SDK's default,
+    api.openai.com or $OPENAI_BASE_URL, when there is none)."""
+    url = url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+    return urlsplit(url).netloc.rpartition("@")[2] or url
 
 
 def parse_endpoint(text: str) -> EndpointSpec:

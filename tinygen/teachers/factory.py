@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tinygen.errors import UsageError
-from tinygen.teachers.base import Teacher
-from tinygen.teachers.endpoints import EndpointSpec
-from tinygen.teachers.limits import DEFAULT_CONCURRENCY, RequestPacer
-from tinygen.teachers.router import DEFAULT_PATIENCE
+from tinygen.teachers.endpoints import EndpointSpec, endpoint_host
 
+if TYPE_CHECKING:  # this module stays light: the command line's help reads its defaults
+    from tinygen.teachers.base import Teacher
+    from tinygen.teachers.limits import RequestPacer
+
+DEFAULT_CONCURRENCY = 64  # requests at once, unless --concurrency says otherwise
+DEFAULT_PATIENCE = 60.0  # seconds every endpoint may be down before the run stops
 TeacherChoice = Literal["auto", "openai", "local"]
 NO_KEY = "not-needed"
 AZURE_DEPLOYMENT = "/openai/deployments/"  # in an Azure OpenAI deployment's URL
@@ -67,8 +70,9 @@ class TeacherOptions:
         return {**LOCAL_DEFAULTS, "teacher.model": local_model_name(self.model_path)}
 
 
-def make_teacher(options: TeacherOptions) -> Teacher:
-    """Build the teacher the options describe."""
+def make_teacher(options: TeacherOptions, *, asked_here: bool = True) -> Teacher:
+    """Build the teacher the options describe; `asked_here=False` (worker processes ask
+    it): a stand-in that describes it, checked as the teacher is but with no HTTP client."""
     if options.resolved_choice() == "local":
         from tinygen.teachers.local import LocalTeacher
 
@@ -79,6 +83,8 @@ def make_teacher(options: TeacherOptions) -> Teacher:
             "No API key for api.openai.com",
             "set OPENAI_API_KEY or pass --api-key, or pass --base-url for a local server",
         )
+    if not asked_here:
+        return _stand_in(options, key)
     if len(options.endpoints) > 1:
         return _routed_teacher(options, key)
     return _endpoint_teacher(options, options.base_url, key, options.concurrency)
@@ -124,6 +130,7 @@ def _endpoint_teacher(
 def _routed_teacher(options: TeacherOptions, key: str | None) -> Teacher:
     """One teacher over every endpoint: the rate (--rpm) is shared, each endpoint's
     connection pool is as large as its cap (or the run's concurrency)."""
+    from tinygen.teachers.limits import RequestPacer
     from tinygen.teachers.router import Endpoint, RoutedTeacher
 
     pacer = RequestPacer(options.rpm) if options.rpm else None
@@ -141,6 +148,19 @@ def _routed_teacher(options: TeacherOptions, key: str | None) -> Teacher:
         for spec, label in zip(options.endpoints, labels, strict=True)
     ]
     return RoutedTeacher(endpoints, options.patience)
+
+
+def _stand_in(options: TeacherOptions, key: str | None) -> Teacher:
+    """What `make_teacher` would describe, with the same secrets masked in this process."""
+    from tinygen.teachers.offline import AskedElsewhere
+    from tinygen.text.redact import register_secret
+
+    keys = [spec.key(key) for spec in options.endpoints] or [key]
+    for secret in [*keys, *(value for _, value in options.headers)]:
+        register_secret(secret)
+    several = len(options.endpoints) > 1
+    hosts = _labels(options.endpoints) if several else [endpoint_host(options.base_url)]
+    return AskedElsewhere({"kind": "openai-compatible", "host": ", ".join(hosts)})
 
 
 def _labels(specs: tuple[EndpointSpec, ...]) -> list[str]:

@@ -100,9 +100,6 @@ class TokenBucket:
         self._level = min(self.capacity, self._level + estimated - actual)
 
 
-DEFAULT_CONCURRENCY = 64  # requests at once, unless --concurrency says otherwise
-
-
 class Gate:
     """What every attempt passes before it is sent: budgets, then rate limits."""
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, replace
 
 from tinygen.recipe.model import TeacherParams
 from tinygen.teachers.base import Completion, Teacher, TeacherCallError
+from tinygen.teachers.factory import DEFAULT_PATIENCE
 
 ENDPOINT_FAILURES = frozenset({"connection", "timeout", "server_error"})
 EJECT_STREAK = 3  # failures in a row that eject an endpoint
 FIRST_COOL_DOWN = 2.0  # seconds before the first probe; doubled after each failed probe
 MAX_COOL_DOWN = 30.0
-DEFAULT_PATIENCE = 60.0  # seconds every endpoint may be down before the run stops
 _WAKE_S = 1.0  # longest a waiting request sleeps before it looks again
 
 
