@@ -12,7 +12,8 @@ workers and with --workers 1. The memory runs push --memory-records records thro
 tinygen, with default workers and with one process.
 
 req/s is counted as the server saw it, from the first request's arrival to the last
-answer (client start-up and shutdown excluded); [whole] is over the whole command.
+answer (client start-up and shutdown excluded); [whole] is over the whole command, and
+"whole command / served rate" is their ratio (1.0: no fixed cost at all).
 CPU ms/req sums every process of the client; mem MB is the peak of the client's whole
 process tree (PSS summed over its processes: shared pages count once).
 """
@@ -213,6 +214,10 @@ def main() -> None:
             )
         ours, bare = rows["tinygen"]["served_req_s"], rows["bare SDK"]["served_req_s"]
         print(f"tinygen / bare SDK: {ours / bare:.2f}")
+        whole = ", ".join(
+            f"{name} {row['wall_req_s'] / row['served_req_s']:.2f}" for name, row in rows.items()
+        )
+        print(f"whole command / served rate: {whole}")
         if delay:
             ideal = args.concurrency / (delay / 1000)
             shares = ", ".join(f"{n} {r['served_req_s'] / ideal:.2f}" for n, r in rows.items())

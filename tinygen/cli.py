@@ -779,6 +779,15 @@ def dedup_command(
     ] = 0.8,
     near: Annotated[bool, typer.Option(help="Also remove near duplicates (MinHash).")] = True,
     shard_size: Annotated[int, typer.Option(min=1, help="Records per output shard.")] = 10_000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Helper processes that read and sign records (default: one per core for "
+            "large inputs; 0: none). The output is the same.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -800,6 +809,7 @@ def dedup_command(
             near=NearDupConfig(threshold=threshold) if near else None,
             shard_size=shard_size,
             progress=not quiet and sys.stderr.isatty(),
+            workers=workers,
         )
     if json_out:
         typer.echo(json.dumps(dataclasses.asdict(report)))

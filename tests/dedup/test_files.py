@@ -7,12 +7,17 @@ import json
 import os
 import random
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 import tinygen.dedup.files
 import tinygen.dedup.output
+import tinygen.dedup.prepare
 from tests.conftest import cli, gen_args, run_cli_subprocess
 from tinygen.dedup.files import dedup_files
 from tinygen.dedup.minhash import NearDupConfig
@@ -444,11 +449,11 @@ def test_a_read_error_names_the_input(tmp_path: Path, monkeypatch) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "fine"}\n')
 
-    def unreadable(self, path: Path):
+    def unreadable(path: Path):
         raise OSError(errno.EIO, os.strerror(errno.EIO))
         yield
 
-    monkeypatch.setattr(tinygen.dedup.files._Reader, "_lines", unreadable)
+    monkeypatch.setattr(tinygen.dedup.prepare, "_file_chunks", unreadable)
     with pytest.raises(TinygenError, match=r"cannot read .*in.jsonl: Input/output error"):
         dedup_files([source], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
@@ -483,3 +488,97 @@ def test_records_that_copy_an_eval_set_are_removed(two_runs, tmp_path: Path) -> 
     assert {r["kept"] for r in removed} == {f"against:{evals}:1", f"against:{evals}:2"}
     summary = json.loads((out / SUMMARY).read_text())
     assert summary["against"] == 2 and summary["reference_records"] == 3
+
+
+def _mixed_inputs(tmp_path: Path) -> tuple[list[Path], Path]:
+    """Three files, 2,700 records over several chunks: stories, exact copies (other
+    case), near copies, a record UTF-8 cannot encode; and an eval set two of them copy."""
+    rng = random.Random(3)
+    texts = [story(rng) for _ in range(1500)]
+    records = []
+    for n in range(2700):
+        if n % 10 == 7:
+            text = texts[rng.randrange(len(texts))].upper()
+        elif n % 10 == 8:
+            text = near_copy(rng, texts[rng.randrange(len(texts))])
+        else:
+            text = texts[n % len(texts)]
+        records.append(record("m", n, text))
+    files = []
+    for k in range(3):
+        path = tmp_path / f"in-{k}.jsonl"
+        lines = [json.dumps(r) + "\n" for r in records[k * 900 : (k + 1) * 900]]
+        if k == 1:
+            lines.insert(5, '{"id": "bad", "text": "lone \\ud800 surrogate"}\n')
+        path.write_text("".join(lines))
+        files.append(path)
+    evals = tmp_path / "evals.jsonl"
+    evals.write_text(json.dumps({"text": texts[4]}) + "\n" + json.dumps({"text": texts[9]}) + "\n")
+    return files, evals
+
+
+def _output(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.jsonl"))}
+
+
+def test_helper_processes_give_the_same_output_as_one(tmp_path: Path) -> None:
+    files, evals = _mixed_inputs(tmp_path)
+    outputs, counts = {}, {}
+    for workers in (0, 2):
+        out = tmp_path / f"out-{workers}"
+        report = dedup_files(files, out, against=[evals], progress=False, workers=workers)
+        outputs[workers] = _output(out)
+        counts[workers] = (report.read, report.kept, report.exact, report.near, report.encoding)
+        counts[workers] += (report.against, report.reference)
+    assert outputs[0] == outputs[2]
+    assert counts[0] == counts[2]
+    read, _, exact, near, encoding, against, reference = counts[2]
+    assert (read, encoding, reference) == (2701, 1, 2) and exact and near and against
+
+
+def test_helper_processes_name_a_bad_line_and_leave_nothing(tmp_path: Path) -> None:
+    files, _ = _mixed_inputs(tmp_path)
+    lines = files[2].read_text().splitlines(keepends=True)
+    lines[300] = "{not json\n"
+    files[2].write_text("".join(lines))
+    with pytest.raises(UsageError, match=r"in-2.jsonl line 301 is not valid JSON"):
+        dedup_files(files, tmp_path / "out", progress=False, workers=2)
+    assert not (tmp_path / "out").exists()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_helpers_die_with_a_killed_dedup(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    source = tmp_path / "big.jsonl"
+    with source.open("w") as handle:
+        for n in range(30_000):
+            handle.write(json.dumps(record("k", n, story(rng))) + "\n")
+    command = [sys.executable, "-m", "tinygen", "dedup", str(source), "--out", str(tmp_path / "o")]
+    process = subprocess.Popen([*command, "--workers", "2", "--quiet"])
+    try:
+        deadline = time.monotonic() + 60
+        while len(helpers := _children(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(helpers) >= 2, "the helpers did not start"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in helpers):
+            assert time.monotonic() < deadline, "a helper outlived the killed dedup"
+            time.sleep(0.05)
+    finally:
+        if process.poll() is None:
+            process.kill()

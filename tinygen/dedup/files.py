@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from tinygen.dedup.index import NearDupIndex
-from tinygen.dedup.minhash import BATCH, NearDupConfig, signatures_normalized
+from tinygen.dedup.minhash import NearDupConfig
 from tinygen.dedup.output import check_out_dir, make_out_dir, remove_outputs
+from tinygen.dedup.prepare import Prepared, Preparer
 from tinygen.display.live import LiveStatus, Status
 from tinygen.errors import TinygenError, UsageError
 from tinygen.rundir.jsonl import JsonlAppender
@@ -39,10 +39,10 @@ from tinygen.rundir.layout import (
     shard_paths,
 )
 from tinygen.rundir.store import ShardWriter
-from tinygen.text.canonical import normalize_text, normalized_key
-from tinygen.text.encoding import describe_unencodable, may_escape_surrogate, unencodable_at
+from tinygen.text.cores import available_cores
 
 AGAINST = "against:"  # what the report's `kept` says of a record of the --against files
+HELPERS_FROM = 16 << 20  # input bytes from which helper processes pay for their start
 
 
 @dataclass
@@ -64,16 +64,6 @@ class DedupReport:
     @property
     def removed(self) -> int:
         return self.exact + self.near + self.encoding
-
-
-@dataclass
-class _Line:
-    """One input record with where it came from (`problem`: why it cannot be written)."""
-
-    record: dict
-    ref: str
-    normalized: str
-    problem: str | None = None
 
 
 def input_files(inputs: list[Path]) -> list[Path]:
@@ -109,113 +99,12 @@ def _jsonl_under(directory: Path) -> list[Path]:
     return files
 
 
-def _parse(raw: bytes, path: Path, number: int, text_field: str) -> dict:
-    """One JSON record, or a UsageError naming the file and line."""
-    try:
-        record = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UsageError(
-            f"{path} line {number} is not valid JSON",
-            "fix or delete that line (a torn last line of a crashed run: resume that run first)",
-        ) from None
-    if not isinstance(record, dict) or not isinstance(record.get(text_field), str):
-        raise UsageError(
-            f"{path} line {number} has no string field {text_field!r}",
-            "name the text field with --text-field",
-        )
-    return record
-
-
-def _may_not_encode(raw: bytes) -> bool:
-    """False when every string `json.loads(raw)` gives surely encodes as UTF-8: the line is
-    strict UTF-8 with no NUL (so json decodes it as UTF-8) and escapes no surrogate."""
-    if b"\x00" in raw or may_escape_surrogate(raw):
-        return True
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return False
-
-
-def _encoding_problem(record: dict) -> str | None:
-    """Where the record holds a string UTF-8 cannot encode (a lone surrogate), or None."""
-    for name, text in _strings(record, ""):
-        at = unencodable_at(text)
-        if at is not None:
-            return f"{describe_unencodable(text, at)} in field '{_printable(name)}'"
-    return None
-
-
-def _strings(value: object, name: str) -> Iterator[tuple[str, str]]:
-    """Every string in a JSON value, keys included, with the field it is in."""
-    if isinstance(value, str):
-        yield name, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            field_name = f"{name}.{key}" if name else str(key)
-            yield field_name, str(key)
-            yield from _strings(item, field_name)
-    elif isinstance(value, list):
-        for n, item in enumerate(value):
-            yield from _strings(item, f"{name}[{n}]")
-
-
-def _printable(text: str) -> str:
-    """`text` with anything UTF-8 cannot encode spelled as a backslash escape."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-class _Reader:
-    """Every record of every file, in order, with its reference (id, or file:line)."""
-
-    def __init__(self, files: list[Path], text_field: str) -> None:
-        self.files, self.text_field = files, text_field
-        self.bytes_read = 0
-
-    def __iter__(self) -> Iterator[_Line]:
-        for path in self.files:
-            try:
-                yield from self._lines(path)
-            except OSError as exc:
-                raise TinygenError(
-                    f"cannot read {path}: {exc.strerror or exc}", "check that input file"
-                ) from exc
-
-    def _lines(self, path: Path) -> Iterator[_Line]:
-        with path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                self.bytes_read += len(raw)
-                if raw.strip():
-                    yield self._line(raw, path, number)
-
-    def _line(self, raw: bytes, path: Path, number: int) -> _Line:
-        record = _parse(raw, path, number, self.text_field)
-        ref = record.get("id")
-        ref = _printable(str(ref) if ref is not None else f"{path}:{number}")
-        problem = _encoding_problem(record) if _may_not_encode(raw) else None
-        if problem:
-            return _Line(record, ref, "", problem)
-        return _Line(record, ref, normalize_text(record[self.text_field]))
-
-
-def _batches(lines: Iterable[_Line], size: int) -> Iterator[list[_Line]]:
-    batch: list[_Line] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 class _Deduper:
     """The streaming state: text keys seen, the near-dup index, the writers."""
 
     def __init__(self, out_dir: Path, near: NearDupConfig | None, shard_size: int) -> None:
         self.index = NearDupIndex(near) if near else None
-        self.seen: dict[str, tuple[str, float]] = {}
+        self.seen: dict[bytes, tuple[str, float]] = {}
         self.kept_refs: set[str] = set()
         self.report = DedupReport(out_dir=str(out_dir))
         self.shards = ShardWriter(out_dir, shard_size, 0, 0)
@@ -227,57 +116,64 @@ class _Deduper:
         finally:
             self.removed.close()
 
-    def refer(self, batch: list[_Line]) -> None:
+    def refer(self, prepared: Prepared) -> None:
         """Remember records of the --against files (never written): inputs that copy one,
         exactly or nearly, are removed."""
-        lines = [line for line in batch if not line.problem]
-        keys = [normalized_key(line.normalized) for line in lines]
-        sigs, bands = self._signatures([line.normalized for line in lines])
-        for n, (line, key) in enumerate(zip(lines, keys, strict=True)):
+        prepared.raise_error()
+        pairs = zip(prepared.refs, prepared.keys, strict=True)
+        keyed = [(ref, key) for ref, key in pairs if key is not None]
+        bands = self._bands(prepared.sigs)
+        for n, (ref, key) in enumerate(keyed):
             self.report.reference += 1
-            ref = f"{AGAINST}{line.ref}"
-            self.seen.setdefault(key, (ref, 1.0))
-            if sigs is not None:
-                self.index.add(ref, sigs[n], bands[n])
+            cluster = f"{AGAINST}{ref}"
+            self.seen.setdefault(key, (cluster, 1.0))
+            if prepared.sigs is not None:
+                self.index.add(cluster, prepared.sigs[n], bands[n])
 
-    def process(self, batch: list[_Line]) -> None:
-        """Decide each record of a batch, in order, and write it out."""
-        keys = [None if line.problem else normalized_key(line.normalized) for line in batch]
-        fresh = [i for i, key in enumerate(keys) if key is not None and key not in self.seen]
-        sigs, bands = self._signatures([batch[i].normalized for i in fresh])
-        row = {i: n for n, i in enumerate(fresh)}
-        for i, (line, key) in enumerate(zip(batch, keys, strict=True)):
+    def process(self, prepared: Prepared) -> None:
+        """Decide each record of a prepared chunk, in order, and write it out."""
+        prepared.raise_error()
+        sigs, bands = prepared.sigs, self._bands(prepared.sigs)
+        row = 0  # of the signatures: one per line that has a key
+        for ref, key, problem, line in zip(
+            prepared.refs, prepared.keys, prepared.problems, prepared.lines, strict=True
+        ):
             self.report.read += 1
             if key is None:
-                self._remove_unencodable(line)
-            elif key in self.seen:
-                self._remove(line, "exact", *self.seen[key])
+                self._remove_unencodable(ref, problem)
+                continue
+            if key in self.seen:
+                self._remove(ref, "exact", *self.seen[key])
             elif sigs is None:
-                self._keep(line, key, None, None)
+                self._keep(ref, key, line, None, None)
             else:
-                self._near_or_keep(line, key, sigs[row[i]], bands[row[i]])
+                self._near_or_keep(ref, key, line, sigs[row], bands[row])
+            row += 1
 
-    def _signatures(self, texts: list[str]) -> tuple[np.ndarray | None, list | None]:
-        """Signatures and LSH band keys of texts not seen before (None if near is off)."""
-        if self.index is None or not texts:
-            return None, None
-        sigs = signatures_normalized(texts, self.index.config)
-        return sigs, self.index.band_keys(sigs).tolist()
+    def _bands(self, sigs: np.ndarray | None) -> list:
+        """LSH band keys of a chunk's signatures (none if near is off)."""
+        if self.index is None or sigs is None:
+            return []
+        return self.index.band_keys(sigs).tolist()
 
-    def _near_or_keep(self, line: _Line, key: str, sig: np.ndarray, bands: list[int]) -> None:
+    def _near_or_keep(
+        self, ref: str, key: bytes, line: str, sig: np.ndarray, bands: list[int]
+    ) -> None:
         match = self.index.query(sig, bands)
         if match is None:
-            self._keep(line, key, sig, bands)
+            self._keep(ref, key, line, sig, bands)
         else:
             self.seen[key] = match
-            self._remove(line, "near", *match)
+            self._remove(ref, "near", *match)
 
-    def _keep(self, line: _Line, key: str, sig: np.ndarray | None, bands: list | None) -> None:
-        ref = self._unique_ref(line.ref)
+    def _keep(
+        self, ref: str, key: bytes, line: str, sig: np.ndarray | None, bands: list | None
+    ) -> None:
+        ref = self._unique_ref(ref)
         self.seen[key] = (ref, 1.0)
         if sig is not None:
             self.index.add(ref, sig, bands)
-        self.shards.write(line.record)
+        self.shards.write_line(line)
         self.report.kept += 1
 
     def _unique_ref(self, ref: str) -> str:
@@ -289,7 +185,7 @@ class _Deduper:
         self.kept_refs.add(unique)
         return unique
 
-    def _remove(self, line: _Line, kind: str, cluster: str, score: float) -> None:
+    def _remove(self, ref: str, kind: str, cluster: str, score: float) -> None:
         if kind == "exact":
             self.report.exact += 1
         else:
@@ -298,7 +194,7 @@ class _Deduper:
             self.report.against += 1
         self.removed.write(
             {
-                "id": line.ref,
+                "id": ref,
                 "kind": kind,
                 "kept": cluster,
                 "jaccard": round(score, 4),
@@ -306,9 +202,9 @@ class _Deduper:
             }
         )
 
-    def _remove_unencodable(self, line: _Line) -> None:
+    def _remove_unencodable(self, ref: str, problem: str | None) -> None:
         self.report.encoding += 1
-        self.removed.write({"id": line.ref, "kind": "encoding", "detail": line.problem})
+        self.removed.write({"id": ref, "kind": "encoding", "detail": problem})
 
 
 def dedup_files(
@@ -321,9 +217,13 @@ def dedup_files(
     near: NearDupConfig | None = NearDupConfig(),  # noqa: B008  (frozen, so shared safely)
     shard_size: int = 10_000,
     progress: bool = True,
+    workers: int | None = None,
 ) -> DedupReport:
     """Remove exact and near duplicates from `inputs`, writing a clean corpus to `out_dir`;
-    records that copy one of the `against` files (an eval set) are removed too."""
+    records that copy one of the `against` files (an eval set) are removed too. `workers`
+    processes read and sign the records (by default one per core for inputs large enough
+    to pay for starting them, else none: this process does it all); the output is the
+    same whatever their number."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
@@ -339,6 +239,7 @@ def dedup_files(
             near,
             shard_size,
             progress,
+            _helpers(workers, [*files, *references]),
         )
         report.inputs, report.files = [str(p) for p in inputs], len(files)
         report.seconds = round(time.perf_counter() - started, 3)
@@ -364,18 +265,20 @@ def _dedup(
     near: NearDupConfig | None,
     shard_size: int,
     progress: bool,
+    helpers: int,
 ) -> DedupReport:
     """Stream every record of `files` through the deduper (closed however it ends)."""
     deduper = _Deduper(out_dir, near, shard_size)
-    reader = _Reader(files, text_field)
     total, started = sum(path.stat().st_size for path in files), time.monotonic()
+    read = [0]  # bytes of the inputs decided so far
     try:
-        source = lambda: _status(deduper.report, reader.bytes_read, total, started)  # noqa: E731
-        with LiveStatus(source, enabled=progress) as live:
-            for batch in _batches(_Reader(*references), BATCH):
-                deduper.refer(batch)
-            for batch in _batches(reader, BATCH):
-                deduper.process(batch)
+        source = lambda: _status(deduper.report, read[0], total, started)  # noqa: E731
+        with Preparer(helpers) as preparer, LiveStatus(source, enabled=progress) as live:
+            for prepared in preparer.prepared(references[0], references[1], near):
+                deduper.refer(prepared)
+            for prepared in preparer.prepared(files, text_field, near):
+                deduper.process(prepared)
+                read[0] += prepared.size
                 live.refresh()
     except BaseException:
         with suppress(OSError):
@@ -383,6 +286,16 @@ def _dedup(
         raise
     deduper.close()
     return deduper.report
+
+
+def _helpers(requested: int | None, files: list[Path]) -> int:
+    """Helper processes to read and sign records: as asked, else one per core when the
+    inputs hold at least HELPERS_FROM bytes (0: none, this process does it all)."""
+    if requested is not None:
+        return requested
+    size = sum(path.stat().st_size for path in files)
+    cores = available_cores()
+    return cores if cores > 1 and size >= HELPERS_FROM else 0
 
 
 def _status(report: DedupReport, read: int, total: int, started: float) -> Status:
