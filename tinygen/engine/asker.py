@@ -7,7 +7,9 @@ in the main process and in worker processes (engine/worker.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import json
 from dataclasses import dataclass, field, replace
 
@@ -106,6 +108,7 @@ class Asker:
         self.code_check = build_code_check(resolved)
         self.capped = caps_on(resolved.recipe.checks)
         self.judge_teacher = judge_teacher
+        self._warming: asyncio.Future[None] | None = None
         self.grader = None
         if resolved.recipe.checks.judge is not None:
             self.grader = Judge(resolved, judge_teacher or teacher, gate, policy)
@@ -124,6 +127,16 @@ class Asker:
         for check in self.checks:
             with contextlib.suppress(Exception):  # a check that raises fails items later
                 check(Answer(text, "stop", item.variables))
+
+    def warm_up_soon(self) -> None:
+        """Warm up in a thread while the first requests are out (the first answer's checks
+        wait for it); what it loads is then kept out of GC passes."""
+
+        def warm() -> None:
+            self.warm_up()
+            gc.freeze()
+
+        self._warming = asyncio.ensure_future(asyncio.to_thread(warm))
 
     async def ask(self, index: int) -> Finished:
         """Ask item `index` and check the answer (fatal teacher errors are raised)."""
@@ -174,6 +187,8 @@ class Asker:
         if item.prefill:  # the teacher (or batch) continued the answer's start
             completion = replace(completion, text=item.prefill + completion.text)
         self.concurrency.on_answer(asked.latency)
+        if self._warming is not None:
+            await self._warming  # the word tables are loaded (at once after the first time)
         answer = Answer(
             completion.text, completion.finish_reason, item.variables, completion.reasoning_tokens
         )

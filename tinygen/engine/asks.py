@@ -134,8 +134,8 @@ class InProcessAsks:
         return self.concurrency.room(len(self._tasks)) > 0
 
     async def start(self) -> None:
-        """Load what the checks load lazily, before the first answer arrives."""
-        self.asker.warm_up()
+        """Load what the checks load lazily while the first requests go out."""
+        self.asker.warm_up_soon()
 
     def submit(self, index: int) -> None:
         self._tasks.add(asyncio.create_task(self._run(index)))

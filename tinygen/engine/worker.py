@@ -13,7 +13,6 @@ SIGINT, SIGTERM and SIGHUP (the main process decides how to stop) and exits when
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import signal
 import sys
@@ -191,7 +190,6 @@ async def serve() -> None:
         match await messages.read(reader):
             case WorkerSetup() as setup:
                 asker = build_asker(setup)
-                asker.warm_up()
             case None:
                 return
             case message:
@@ -200,7 +198,7 @@ async def serve() -> None:
         writer.write(messages.encode(Refused(exc.message, exc.hint)))
         await writer.drain()
         return
-    gc.freeze()  # the word tables are permanent: keep them out of every GC pass
+    asker.warm_up_soon()  # the word tables load while the first requests are out
     worker = Worker(asker, writer)
     worker.send(Ready())
     try:
