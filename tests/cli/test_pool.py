@@ -210,3 +210,34 @@ def test_a_worker_that_cannot_start_stops_the_run_before_any_request(server, tmp
     assert "no-such-recipe" in raised.value.message
     assert srv.requests() == []
     assert _children(os.getpid()) == [srv.proc.pid]  # no worker left behind
+
+
+def _worker_children() -> list[int]:
+    """This process's children running tinygen.engine.worker."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue
+        if parent == os.getpid() and b"tinygen.engine.worker" in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_workers_started_early_are_stopped_when_the_output_is_refused(server, tmp_path):
+    srv = server()
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("a user's file")
+    code, _, err = cli(*gen_args(srv.base_url, out, 20, "--workers", "2"))
+    assert code != 0 and "notes.txt" in err
+    assert (out / "notes.txt").read_text() == "a user's file"
+    assert _worker_children() == []
+    assert srv.requests() == []

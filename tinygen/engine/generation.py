@@ -151,6 +151,7 @@ class Generation:
         self.log = RunLog(None)
         self._lock: IO[str] | None = None
         self._starting: asyncio.Task[Asks] | None = None
+        self._pool: WorkerPool | None = None  # spawned before the output is scanned
         self.breaker = Breaker()
         self.display: ProgressDisplay | None = None
         self._limit_reason = ""
@@ -189,7 +190,13 @@ class Generation:
                 await self.judge_teacher.aclose()
 
     async def _run(self) -> RunResult:
-        scan = self._prepare()
+        self._pool = await self._spawn_pool()  # workers load while this process scans
+        try:
+            scan = self._prepare()
+        except BaseException:
+            if self._pool is not None:
+                await self._pool.close()
+            raise
         try:
             asks = None
             if self.stop_code is None:
@@ -216,6 +223,8 @@ class Generation:
                 if self.asks is not None:
                     self.batches_left = self.asks.status_note()
                     await self.asks.close()  # workers exit before the card is made
+                elif self._pool is not None:  # spawned, never started
+                    await self._pool.close()
             finally:
                 self._close_writers()
         return self._finish()
@@ -237,16 +246,27 @@ class Generation:
             return await self._start_import(config.import_results, scan)
         if config.batch is not None:
             return await self._start_batches(config.batch, scan)
-        if config.pool is not None and config.pool.workers > 1:
-            setups = worker_setups(config.pool, self.resolved, config.retry.max_attempts, self.gate)
-            pool = WorkerPool(setups, self.gate)
-            await pool.start()
-            self.log.info(f"asking in {len(setups)} worker processes")
-            return pool
+        if self._pool is not None:
+            await self._pool.ready()
+            self.log.info(f"asking in {len(self._pool.setups)} worker processes")
+            return self._pool
         asker = self._asker(config.concurrency)
         asks = InProcessAsks(asker, asker.concurrency)
         await asks.start()
         return asks
+
+    async def _spawn_pool(self) -> WorkerPool | None:
+        """The run's worker processes, started (None when this process asks, or batches
+        or an imported file answer)."""
+        config = self.config
+        if config.import_results is not None or config.batch is not None:
+            return None
+        if config.pool is None or config.pool.workers <= 1:
+            return None
+        setups = worker_setups(config.pool, self.resolved, config.retry.max_attempts, self.gate)
+        pool = WorkerPool(setups, self.gate)
+        await pool.spawn()
+        return pool
 
     def _asker(self, concurrency: int) -> Asker:
         """The asker of this process, under the run's gate and retries."""

@@ -140,7 +140,7 @@ class WorkerPool:
     """The main process's side of the workers: submit indexes, receive finished items."""
 
     def __init__(self, setups: list[WorkerSetup], gate: Gate) -> None:
-        self._setups = setups
+        self.setups = setups
         self._gate = gate
         self._workers: list[_Worker] = []
         self._tasks: list[asyncio.Task] = []
@@ -151,9 +151,22 @@ class WorkerPool:
     async def start(self) -> None:
         """Start the workers, send each its setup and wait until all are ready (so a
         bad setup stops the run before any request, and the start is sharp)."""
+        await self.spawn()
+        await self.ready()
+
+    async def spawn(self) -> None:
+        """Start the workers and send each its setup (they load while the caller goes
+        on: `ready` waits for them)."""
         try:
-            for setup in self._setups:
+            for setup in self.setups:
                 await self._spawn(setup)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def ready(self) -> None:
+        """Wait until every spawned worker is ready to ask."""
+        try:
             for worker in self._workers:
                 await self._wait_ready(worker)
                 self._tasks.append(asyncio.create_task(self._receive(worker)))
