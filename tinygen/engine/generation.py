@@ -40,7 +40,7 @@ from tinygen.teachers.limits import Gate
 from tinygen.teachers.retry import RetryPolicy
 from tinygen.text.redact import redact
 
-CARD_SAMPLE = 2_000  # records whose text the end-of-run card reads (`tinygen stats` reads all)
+CARD_SAMPLE = 500  # records whose text the end-of-run card reads (`tinygen stats` reads all)
 SIGNAL_EXIT = {  # a closed terminal (SIGHUP) stops a run like SIGTERM
     signal.SIGINT: ExitCode.INTERRUPTED,
     signal.SIGTERM: ExitCode.TERMINATED,
