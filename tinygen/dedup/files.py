@@ -107,8 +107,9 @@ class _Deduper:
         self.seen: dict[bytes, tuple[str, float]] = {}
         self.kept_refs: set[str] = set()
         self.report = DedupReport(out_dir=str(out_dir))
-        self.shards = ShardWriter(out_dir, shard_size, 0, 0)
-        self.removed = JsonlAppender(out_dir / DEDUP_REPORT)
+        # no flush per line: a pass that fails removes its output whole
+        self.shards = ShardWriter(out_dir, shard_size, 0, 0, flush_each=False)
+        self.removed = JsonlAppender(out_dir / DEDUP_REPORT, flush_each=False)
 
     def close(self) -> None:
         try:

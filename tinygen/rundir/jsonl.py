@@ -171,12 +171,14 @@ def dump_line(record: dict) -> str:
 
 
 class JsonlAppender:
-    """Appends one JSON line per record and flushes it to the OS at once."""
+    """Appends one JSON line per record and flushes it to the OS at once (unless
+    `flush_each` is off: for output that is removed whole if the writer fails)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, flush_each: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._handle = path.open("a", encoding="utf-8")
+        self._flush_each = flush_each
 
     def write(self, record: dict) -> None:
         self.write_line(dump_line(record))
@@ -184,7 +186,8 @@ class JsonlAppender:
     def write_line(self, line: str) -> None:
         """Append one encoded record (no newline in it) as a whole line, flushed."""
         self._handle.write(line + "\n")
-        self._handle.flush()
+        if self._flush_each:
+            self._handle.flush()
 
     def close(self) -> None:
         """Flush to disk and close (the file is closed even if the flush fails)."""

@@ -85,7 +85,16 @@ def _scan_shard(path: Path, result: ScanResult, on_text: Callable[[str], None] |
 class ShardWriter:
     """Accepted records into `data/part-NNNNN.jsonl`, a new shard every `shard_size`."""
 
-    def __init__(self, out_dir: Path, shard_size: int, last_shard: int, last_count: int) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        shard_size: int,
+        last_shard: int,
+        last_count: int,
+        *,
+        flush_each: bool = True,
+    ) -> None:
+        self._flush_each = flush_each  # off: the output is removed whole if writing fails
         self._dir = out_dir / DATA_DIR
         self._shard_size = shard_size
         self._number = last_shard
@@ -100,7 +109,8 @@ class ShardWriter:
     def write_line(self, line: str) -> None:
         """Append one encoded record to the current shard; rotate when it is full."""
         if self._file is None:
-            self._file = JsonlAppender(self._dir / shard_name(self._number))
+            path = self._dir / shard_name(self._number)
+            self._file = JsonlAppender(path, flush_each=self._flush_each)
         self._file.write_line(line)
         self._count += 1
         if self._count >= self._shard_size:
