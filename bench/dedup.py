@@ -12,8 +12,9 @@ the same shingles the index uses, as does every pair the dedup reports.
 Reported: docs/s of `tinygen.dedup.files.dedup_files` over the corpus as JSONL (a child process:
 read, exact + near dedup, write shards and report) in one process and with `--helpers`
 helper processes (default: one per core; runs alternate), the ratio of the two and whether
-their outputs are byte for byte the same, its peak RSS, and the same for the in-memory core; recall of planted pairs with true J >= threshold; precision of reported
-merges on planted copies and on siblings; bytes per indexed text of the index holding
+their outputs are byte for byte the same, its peak RSS, and the same for the in-memory
+core; recall of planted pairs with true J >= threshold; precision of reported merges on
+planted copies and on siblings; bytes per indexed text of the index holding
 the whole corpus. `--sweep` compares shingle sizes and LSH shapes
 (with and without verifying candidates); `--compare` times rensa against datasketch.
 
