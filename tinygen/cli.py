@@ -545,11 +545,10 @@ def generate_command(
                 "The judge (checks.judge) cannot ask a results file",
                 "pass --judge-url with the endpoint that should grade the answers",
             )
-        asked_here = config.pool is None or config.pool.workers <= 1 or batch
         chosen = (
             BatchFileTeacher(import_results)
             if import_results
-            else make_teacher(options, asked_here=asked_here)
+            else make_teacher(options, asked_here=not config.in_workers)
         )
         if not quiet:
             stderr.print(run_header(resolved, chosen, config), soft_wrap=True)
@@ -560,7 +559,7 @@ def generate_command(
                     resolved, n, out if (out / "manifest.json").is_file() else None
                 )
                 stderr.print(expected.text(), soft_wrap=True, highlight=False)
-        judging = resolved.recipe.checks.judge and (asked_here or import_results)
+        judging = resolved.recipe.checks.judge and not config.in_workers
         judge_teacher = make_judge_teacher(options) if judging else None
         result = generate(resolved, chosen, config, judge_teacher)
     if json_out:

@@ -76,6 +76,12 @@ class RunConfig:
     part: Part | None = None  # this invocation takes only this part's items (`target` is its share)
 
     @property
+    def in_workers(self) -> bool:
+        """Whether worker processes ask (not this process, a Batch API or a file)."""
+        workers = self.pool.workers if self.pool is not None else 1
+        return workers > 1 and self.batch is None and self.import_results is None
+
+    @property
     def item_cap(self) -> int:
         """Items a run may draw in all (by default 3 x the target)."""
         return self.max_items if self.max_items is not None else 3 * self.target
@@ -259,9 +265,7 @@ class Generation:
         """The run's worker processes, started (None when this process asks, or batches
         or an imported file answer)."""
         config = self.config
-        if config.import_results is not None or config.batch is not None:
-            return None
-        if config.pool is None or config.pool.workers <= 1:
+        if not config.in_workers or config.pool is None:
             return None
         setups = worker_setups(config.pool, self.resolved, config.retry.max_attempts, self.gate)
         pool = WorkerPool(setups, self.gate)

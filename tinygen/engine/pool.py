@@ -148,15 +148,10 @@ class WorkerPool:
         self._closing = False
         self.maximum = sum(setup.teacher.concurrency for setup in setups)
 
-    async def start(self) -> None:
-        """Start the workers, send each its setup and wait until all are ready (so a
-        bad setup stops the run before any request, and the start is sharp)."""
-        await self.spawn()
-        await self.ready()
-
     async def spawn(self) -> None:
-        """Start the workers and send each its setup (they load while the caller goes
-        on: `ready` waits for them)."""
+        """Start the workers and send each its setup; they load while the caller goes on,
+        and `ready` waits until all are ready (so a bad setup stops the run before any
+        request, and the start is sharp)."""
         try:
             for setup in self.setups:
                 await self._spawn(setup)
