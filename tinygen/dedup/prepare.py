@@ -186,10 +186,10 @@ def _printable(text: str) -> str:
 
 class Preparer:
     """Prepares chunks, handing them back in input order: in this process, or in helper
-    processes. Helpers are started fresh ("spawn": a fork would copy the locks of other
-    threads, numpy's and rensa's thread pools among them), so, as with any use of
-    multiprocessing, a script that calls this must guard its own start with
-    `if __name__ == "__main__":` (tinygen's command does)."""
+    processes. Helpers are started fresh ("spawn": a fork copies the state of the
+    caller's other threads, and forked helpers hung in a process that had some), so, as
+    with any use of multiprocessing, a script that calls this must guard its own start
+    with `if __name__ == "__main__":` (tinygen's command does)."""
 
     def __init__(self, helpers: int) -> None:
         self.helpers = helpers
