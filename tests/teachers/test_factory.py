@@ -44,15 +44,15 @@ def test_the_stand_in_describes_the_teacher_as_the_teacher_does(urls):
 
 def test_the_stand_in_masks_the_keys_and_headers_the_teacher_would(monkeypatch):
     monkeypatch.setenv("GPU2_KEY", "sk-gpu2-SECRET-1122334455")
-    header = "gateway-SECRET-5566778899"
+    key, header = "sk-standin-SECRET-6677889900", "gateway-SECRET-5566778899"  # this test's own
     options = _options(
         "http://gpu1:8000/v1",
         "http://gpu2:8000/v1 key-env=GPU2_KEY",
-        api_key=KEY,
+        api_key=key,
         headers=(("X-Gateway-Key", header),),
     )
     make_teacher(options, asked_here=False)
-    said = redact(f"{KEY} sk-gpu2-SECRET-1122334455 {header}")
+    said = redact(f"{key} sk-gpu2-SECRET-1122334455 {header}")
     assert "SECRET" not in said
 
 
