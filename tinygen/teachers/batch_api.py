@@ -17,8 +17,8 @@ from openai.types import Batch
 
 from tinygen.errors import TinygenError
 from tinygen.teachers.base import TeacherCallError
-from tinygen.teachers.factory import TeacherOptions
-from tinygen.teachers.openai_compat import sdk_client, status_error
+from tinygen.teachers.factory import AZURE_API_VERSION, TeacherOptions
+from tinygen.teachers.openai_compat import status_error
 from tinygen.teachers.retry import RetryPolicy, call_with_retries
 from tinygen.text.redact import register_secret
 
@@ -40,7 +40,6 @@ class BatchClient:
             options.is_azure(),
             options.api_version,
             dict(options.headers),
-            None,
         ).with_options(timeout=options.timeout)
         self._policy = policy
 
@@ -133,4 +132,27 @@ def batch_error(what: str, error: TeacherCallError) -> TinygenError:
     return TinygenError(
         f"{what} failed: {error.message}",
         "rerun the same command: it finds the batches it made and goes on",
+    )
+
+
+def sdk_client(
+    base_url: str | None,
+    api_key: str,
+    azure: bool,
+    api_version: str | None,
+    headers: Mapping[str, str],
+) -> openai.AsyncOpenAI:
+    """The SDK client that holds the configuration: URL, key and its header, extra
+    headers. Azure's client puts the key in `api-key` and the version in the query."""
+    extra = dict(headers)
+    if azure:
+        return openai.AsyncAzureOpenAI(
+            api_key=api_key,
+            api_version=api_version or AZURE_API_VERSION,
+            base_url=base_url,
+            max_retries=0,
+            default_headers=extra,
+        )
+    return openai.AsyncOpenAI(
+        api_key=api_key, base_url=base_url, max_retries=0, default_headers=extra
     )

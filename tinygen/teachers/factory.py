@@ -83,6 +83,11 @@ def make_teacher(options: TeacherOptions, *, asked_here: bool = True) -> Teacher
             "No API key for api.openai.com",
             "set OPENAI_API_KEY or pass --api-key, or pass --base-url for a local server",
         )
+    if options.is_azure() and not options.base_url:
+        raise UsageError(
+            "--api-version is for an Azure OpenAI deployment, and no --base-url names one",
+            "pass --base-url https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT",
+        )
     if not asked_here:
         return _stand_in(options, key)
     if len(options.endpoints) > 1:

@@ -1,12 +1,11 @@
-"""Any OpenAI-compatible chat endpoint, on the `openai` SDK's HTTP client, retries off.
+"""Any OpenAI-compatible chat endpoint, on the openai SDK's transport, retries off.
 
-The SDK client supplies the configuration (base URL, API key and its headers) and the
-transport (`openai.DefaultAioHttpClient`, its aiohttp client with the pool sized to the
-concurrency). tinygen sends the chat-completions JSON on that client itself, with the
-URL, headers and timeouts merged once, and reads the answer's JSON: the SDK's per-call
-request building and response models cost about 1 ms of CPU a call, several times
-everything else tinygen does per answer (bench/throughput.py); the client's own
-per-request merging another 0.08 ms.
+teachers/connection.py supplies the URL, the headers and the transport (aiohttp under
+httpx2, the pool sized to the concurrency) as the SDK's client would. tinygen sends the
+chat-completions JSON itself, with the URL, headers and timeouts merged once, and reads
+the answer's JSON: the SDK's per-call request building and response models cost about
+1 ms of CPU a call, several times everything else tinygen does per answer
+(bench/throughput.py); the client's own per-request merging another 0.08 ms.
 Failures are classified here by status code, and tenacity owns every retry. What each
 body holds comes from teachers/profiles.py (a model's profile, adapted to what the host
 refused); every request waits for teachers/ratelimits.py's pacer, which reads the limits
@@ -20,19 +19,17 @@ import re
 from collections.abc import Mapping
 
 import httpx2
-import openai
 
 from tinygen.recipe.model import TeacherParams
 from tinygen.teachers.base import Completion, TeacherCallError
-from tinygen.teachers.bounded import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, read_bounded
-from tinygen.teachers.factory import AZURE_API_VERSION
+from tinygen.teachers.bounded import BadEncoding, BodyTooLarge, read_bounded
+from tinygen.teachers.connection import chat_url, http_client, request_headers
 from tinygen.teachers.limits import RequestPacer
 from tinygen.teachers.profiles import MAX_ADAPTATIONS, RequestShape, profile_for
 from tinygen.teachers.ratelimits import HeaderPacer, retry_after
 from tinygen.text.encoding import make_encodable
 from tinygen.text.redact import register_secret
 
-JSON_CONTENT = {"Content-Type": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
 ANSWER_BYTES_FLOOR = 256 * 1024
 ANSWER_BYTES_PER_TOKEN = 64  # a token is a few characters, even JSON-escaped
 ERROR_BYTES = 64 * 1024
@@ -66,16 +63,12 @@ class OpenAITeacher:
         register_secret(api_key)
         for value in (headers or {}).values():
             register_secret(value)
-        limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         pacer = pacer or (RequestPacer(rpm) if rpm else None)
-        hooks = {"request": [_pace_hook(pacer)]} if pacer else {}
-        self._http = openai.DefaultAioHttpClient(limits=limits, timeout=timeout, event_hooks=hooks)
-        client = sdk_client(base_url, api_key, azure, api_version, headers or {}, self._http)
-        self._url = httpx2.URL(f"{client.base_url}chat/completions", params=client.default_query)
-        sdk_headers = {**client.default_headers, **client.auth_headers, **JSON_CONTENT}
-        # the request as the client would build it, once: its headers, the SDK's, timeouts
+        self._http = http_client(concurrency, timeout, _pace_hook(pacer) if pacer else None)
+        self._url = chat_url(base_url, azure, api_version)
+        # the request as the client would build it, once: its headers, ours, timeouts
         self._headers = httpx2.Headers(self._http.headers)
-        self._headers.update({k: v for k, v in sdk_headers.items() if isinstance(v, str)})
+        self._headers.update(request_headers(api_key, azure, headers or {}))
         self._extensions = {"timeout": self._http.timeout.as_dict()}
         self._shapes: dict[str, RequestShape] = {}  # by model: each learns on its own
         self.pacer = HeaderPacer(share=pace_share)
@@ -108,9 +101,7 @@ class OpenAITeacher:
         shape = self._shape(params)
         fields = shape.body(params, continuing=messages[-1]["role"] == "assistant")
         body = json.dumps({"messages": messages, **fields}).encode()
-        request = httpx2.Request(
-            "POST", self._url, headers=self._headers, content=body, extensions=self._extensions
-        )
+        request = self._request(body)
         seq = await self.pacer.release(len(body) / 4 + params.max_tokens)
         try:
             response = await self._http.send(request, stream=True)
@@ -134,6 +125,12 @@ class OpenAITeacher:
         finally:
             await response.aclose()
 
+    def _request(self, body: bytes) -> httpx2.Request:
+        """The chat-completions POST of `body`."""
+        return httpx2.Request(
+            "POST", self._url, headers=self._headers, content=body, extensions=self._extensions
+        )
+
     def _shape(self, params: TeacherParams) -> RequestShape:
         """The request shape of `params.model`, made (and its profile said) on first use."""
         shape = self._shapes.get(params.model)
@@ -144,31 +141,6 @@ class OpenAITeacher:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-
-def sdk_client(
-    base_url: str | None,
-    api_key: str,
-    azure: bool,
-    api_version: str | None,
-    headers: Mapping[str, str],
-    http: httpx2.AsyncClient,
-) -> openai.AsyncOpenAI:
-    """The SDK client that holds the configuration: URL, key and its header, extra
-    headers. Azure's client puts the key in `api-key` and the version in the query."""
-    extra = dict(headers)
-    if azure:
-        return openai.AsyncAzureOpenAI(
-            api_key=api_key,
-            api_version=api_version or AZURE_API_VERSION,
-            base_url=base_url,
-            max_retries=0,
-            http_client=http,
-            default_headers=extra,
-        )
-    return openai.AsyncOpenAI(
-        api_key=api_key, base_url=base_url, max_retries=0, http_client=http, default_headers=extra
-    )
 
 
 def _pace_hook(pacer: RequestPacer):
