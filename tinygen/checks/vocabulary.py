@@ -1,19 +1,19 @@
 """Vocabulary conformance: how much of a text lies outside an allowed vocabulary.
 
 A token is in the vocabulary if it, or one of its lemmas, is an allowed word; function
-words, numbers and names (words capitalised in mid-sentence) always count as allowed.
+words, numbers and names (words capitalised in mid-sentence) always count as allowed. The
+forms of the shipped lists' words come from a table (checks/formtables.py); only the
+lemmas of tokens, for allowed words the table lacks, are looked up in lemminflect.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
-import lemminflect
-
 from tinygen.checks.base import Answer, Check, Rejection
+from tinygen.checks.formtables import LEMMA_OF, lemmas, shipped
 from tinygen.recipe.datafiles import wordlists_dir
 from tinygen.recipe.textfiles import read_text
 from tinygen.text.tokens import word_tokens
@@ -21,14 +21,6 @@ from tinygen.text.tokens import word_tokens
 FUNCTION_WORDS = "common/function_words.txt"
 _CONTRACTION = re.compile(r"'(?:s|t|ll|re|ve|d|m)$")
 _MID_SENTENCE_CAPITAL = re.compile(r"(?<![.!?\"“”:]\s)(?<!^)\b([A-Z][a-z]+)\b", re.MULTILINE)
-
-
-@lru_cache(maxsize=200_000)
-def _lemmas(token: str) -> frozenset[str]:
-    lemmas = {token}
-    for found in lemminflect.getAllLemmas(token).values():
-        lemmas.update(found)
-    return frozenset(lemma.lower() for lemma in lemmas)
 
 
 def _adverb_stems(token: str) -> list[str]:
@@ -46,6 +38,10 @@ class Vocabulary:
     def __init__(self, words: Iterable[str]) -> None:
         self.words = frozenset(word.lower() for word in words if " " not in word)
         self._allowed: dict[str, bool] = {}
+        table = shipped(LEMMA_OF)
+        # every form of which a tabled word is a lemma; the other words by lemminflect
+        self._forms = frozenset().union(*(table[w] for w in self.words if w in table))
+        self._untabled = frozenset(word for word in self.words if word not in table)
 
     @classmethod
     def from_files(cls, files: Iterable[Path], extra: Iterable[str] = ()) -> Vocabulary:
@@ -64,9 +60,15 @@ class Vocabulary:
 
     def _lookup(self, token: str) -> bool:
         token = _CONTRACTION.sub("", token)
-        if token.isdigit() or not self.words.isdisjoint(_lemmas(token)):
+        if token.isdigit():
             return True
-        return any(not self.words.isdisjoint(_lemmas(stem)) for stem in _adverb_stems(token))
+        return any(map(self._lemma_allowed, [token, *_adverb_stems(token)]))
+
+    def _lemma_allowed(self, token: str) -> bool:
+        """Is `token` or one of its lemmas an allowed word?"""
+        if token in self._forms:
+            return True
+        return bool(self._untabled) and not self._untabled.isdisjoint(lemmas(token))
 
     def outside_share(self, text: str, tokens: list[str] | None = None) -> tuple[float, list[str]]:
         """Share of word tokens outside the vocabulary, and those tokens (names excluded)."""

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 
-import lemminflect
-
+from tinygen.checks.formtables import INFLECTIONS, inflections, shipped
 from tinygen.text.tokens import word_tokens
 
-_UPOS = ("NOUN", "VERB", "ADJ")
 
-
-@lru_cache(maxsize=65536)
 def word_forms(word: str) -> frozenset[str]:
-    """The word and all its inflections as noun, verb and adjective (OOV words too)."""
+    """The word and all its inflections as noun, verb and adjective (OOV words too):
+    from the shipped table when it has the word, else from lemminflect."""
     word = word.lower()
-    forms = {word}
-    for inflections in lemminflect.getAllInflections(word).values():
-        forms.update(inflections)
-    if len(forms) == 1:
-        for upos in _UPOS:
-            for inflections in lemminflect.getAllInflectionsOOV(word, upos).values():
-                forms.update(inflections)
-    return frozenset(form.lower() for form in forms)
+    return shipped(INFLECTIONS).get(word) or inflections(word)
 
 
 def uses_word(text: str | list[str], word: str) -> bool:
