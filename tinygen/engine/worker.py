@@ -220,6 +220,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     asyncio.run(serve())
+    # everything is sent (and drained) and nothing is left to write: exit without the
+    # interpreter's teardown of every module, which the main process would wait for
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
