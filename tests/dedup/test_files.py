@@ -21,6 +21,7 @@ import tinygen.dedup.prepare
 from tests.conftest import cli, gen_args, run_cli_subprocess
 from tinygen.dedup.files import dedup_files
 from tinygen.dedup.minhash import NearDupConfig
+from tinygen.dedup.prepare import Preparer
 from tinygen.errors import TinygenError, UsageError
 from tinygen.rundir.jsonl import JsonlAppender
 from tinygen.rundir.layout import DEDUP_REPORT as REPORT
@@ -582,3 +583,19 @@ def test_helpers_die_with_a_killed_dedup(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_chunks_prepared_here_and_by_helpers_come_back_in_order(tmp_path: Path) -> None:
+    files = []
+    for n in range(40):
+        path = tmp_path / f"part-{n:02}.jsonl"
+        path.write_text(
+            "".join(json.dumps(record("m", 10 * n + k, f"story {n} {k}")) + "\n" for k in range(3))
+        )
+        files.append(path)
+    near = NearDupConfig()
+    alone = [prepared.refs for prepared in Preparer(0).prepared(files, "text", near)]
+    with Preparer(1) as preparer:
+        shared = [prepared.refs for prepared in preparer.prepared(files, "text", near)]
+    assert shared == alone and len(alone) == 40
+    assert 0 < preparer.prepared_here < 40  # the helper's start alone leaves it some

@@ -105,7 +105,7 @@ class _Deduper:
     def __init__(self, out_dir: Path, near: NearDupConfig | None, shard_size: int) -> None:
         self.index = NearDupIndex(near) if near else None
         self.seen: dict[bytes, tuple[str, float]] = {}
-        self.kept_refs: set[str] = set()
+        self.taken_refs: set[str] = set()  # kept ids and against: clusters, each once
         self.report = DedupReport(out_dir=str(out_dir))
         # no flush per line: a pass that fails removes its output whole
         self.shards = ShardWriter(out_dir, shard_size, 0, 0, flush_each=False)
@@ -123,10 +123,11 @@ class _Deduper:
         prepared.raise_error()
         pairs = zip(prepared.refs, prepared.keys, strict=True)
         keyed = [(ref, key) for ref, key in pairs if key is not None]
-        bands = self._bands(prepared.sigs)
+        bands = self._bands(prepared)
         for n, (ref, key) in enumerate(keyed):
             self.report.reference += 1
             cluster = f"{AGAINST}{ref}"
+            self.taken_refs.add(cluster)  # no kept record takes its name
             self.seen.setdefault(key, (cluster, 1.0))
             if prepared.sigs is not None:
                 self.index.add(cluster, prepared.sigs[n], bands[n])
@@ -134,7 +135,7 @@ class _Deduper:
     def process(self, prepared: Prepared) -> None:
         """Decide each record of a prepared chunk, in order, and write it out."""
         prepared.raise_error()
-        sigs, bands = prepared.sigs, self._bands(prepared.sigs)
+        sigs, bands = prepared.sigs, self._bands(prepared)
         row = 0  # of the signatures: one per line that has a key
         for ref, key, problem, line in zip(
             prepared.refs, prepared.keys, prepared.problems, prepared.lines, strict=True
@@ -151,11 +152,12 @@ class _Deduper:
                 self._near_or_keep(ref, key, line, sigs[row], bands[row])
             row += 1
 
-    def _bands(self, sigs: np.ndarray | None) -> list:
-        """LSH band keys of a chunk's signatures (none if near is off)."""
-        if self.index is None or sigs is None:
+    def _bands(self, prepared: Prepared) -> list:
+        """LSH band keys of a chunk's signatures (none if near is off), looked up in the
+        index in one pass."""
+        if self.index is None or prepared.sigs is None:
             return []
-        return self.index.band_keys(sigs).tolist()
+        return self.index.band_keys(prepared.sigs, prepared.bands).tolist()
 
     def _near_or_keep(
         self, ref: str, key: bytes, line: str, sig: np.ndarray, bands: list[int]
@@ -173,17 +175,18 @@ class _Deduper:
         ref = self._unique_ref(ref)
         self.seen[key] = (ref, 1.0)
         if sig is not None:
-            self.index.add(ref, sig, bands)
+            self.index.add(ref, sig, bands, new=True)  # unique: no look-up
         self.shards.write_line(line)
         self.report.kept += 1
 
     def _unique_ref(self, ref: str) -> str:
-        """The record's id, made unique if an earlier kept record had the same id."""
+        """The record's id, made unique if an earlier kept record (or an --against
+        record's cluster) had the same id."""
         unique, n = ref, 1
-        while unique in self.kept_refs:
+        while unique in self.taken_refs:
             n += 1
             unique = f"{ref}#{n}"
-        self.kept_refs.add(unique)
+        self.taken_refs.add(unique)
         return unique
 
     def _remove(self, ref: str, kind: str, cluster: str, score: float) -> None:

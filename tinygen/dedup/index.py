@@ -30,10 +30,9 @@ from tinygen.dedup.buckets import BandTable
 from tinygen.dedup.keystore import Key, KeyStore
 from tinygen.dedup.minhash import (
     BATCH,
-    POSITION,
     SIG_DTYPE,
     NearDupConfig,
-    mix,
+    band_keys,
     signatures,
     unbias,
 )
@@ -67,10 +66,6 @@ class NearDupIndex:
         self._table = BandTable(self.config.bands)
         self._live = 0
         self._dropped = 0  # slots dropped since the sorted runs were last purged
-        width = self.config.bands * self.config.rows
-        rng = np.random.default_rng(self.config.seed)
-        self._band_mult = rng.integers(1, 2**63, size=width, dtype=np.int64).astype(_U64) | _U64(1)
-        self._band_tag = np.arange(self.config.bands, dtype=_U64) * POSITION[1]
 
     def __len__(self) -> int:
         return self._live
@@ -88,13 +83,14 @@ class NearDupIndex:
 
     # --- band keys and queries ------------------------------------------------------------
 
-    def band_keys(self, sigs: np.ndarray) -> np.ndarray:
-        """LSH bucket key of every band of each signature (n x bands, uint64).
+    def band_keys(self, sigs: np.ndarray, keys: np.ndarray | None = None) -> np.ndarray:
+        """LSH bucket key of every band of each signature (n x bands, uint64), or `keys`
+        if the caller has them (`minhash.band_keys`, e.g. from a helper process).
 
         For a batch (2 to PREFETCH_MAX signatures) the keys are also looked up in the
         index's sorted runs in one vectorized pass, which the `query` calls that follow
         with these keys reuse (valid until the runs change)."""
-        keys = self._band_keys(sigs)
+        keys = self._band_keys(sigs) if keys is None else keys
         if 1 < len(sigs) <= PREFETCH_MAX:
             if self._table.pending >= FLUSH_MIN:
                 self.compact()
@@ -103,11 +99,7 @@ class NearDupIndex:
 
     def _band_keys(self, sigs: np.ndarray) -> np.ndarray:
         """`band_keys` without the look-up in advance."""
-        cfg = self.config
-        width = cfg.bands * cfg.rows
-        products = sigs[:, :width].astype(_U64) * self._band_mult
-        banded = products.reshape(len(sigs), cfg.bands, cfg.rows).sum(axis=2, dtype=_U64)
-        return mix(banded + self._band_tag)
+        return band_keys(sigs, self.config)
 
     def query(
         self, sig: np.ndarray, bands: Sequence[int] | None = None
@@ -173,10 +165,13 @@ class NearDupIndex:
 
     # --- adding and dropping --------------------------------------------------------------
 
-    def add(self, key: Key, sig: np.ndarray, bands: Sequence[int] | None = None) -> None:
-        """Index `sig` under `key` (a key already present is replaced). `bands`, if given,
-        must be `band_keys` of `sig`."""
-        old = self._keys.find(key)
+    def add(
+        self, key: Key, sig: np.ndarray, bands: Sequence[int] | None = None, *, new: bool = False
+    ) -> None:
+        """Index `sig` under `key` (a key already present is replaced, unless the caller
+        says it is `new`: then it is not looked up). `bands`, if given, must be `band_keys`
+        of `sig`."""
+        old = None if new else self._keys.find(key)
         if old is not None:
             self._drop_slot(old, key)
         if bands is None:

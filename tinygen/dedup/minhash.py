@@ -18,6 +18,7 @@ import re
 from array import array
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 
 import numpy as np
 import rensa
@@ -176,6 +177,25 @@ def signatures_normalized(normalized: Sequence[str], config: NearDupConfig) -> n
 def signatures(texts: Sequence[str], config: NearDupConfig) -> np.ndarray:
     """MinHash signatures (n x num_perm, uint16) of raw texts."""
     return signatures_normalized([normalize_text(t) for t in texts], config)
+
+
+def band_keys(sigs: np.ndarray, config: NearDupConfig) -> np.ndarray:
+    """The LSH bucket key of every band of each signature (n x bands, uint64): the same
+    in every process, so helper processes may compute them for the index."""
+    mult, tag = _band_constants(config)
+    width = config.bands * config.rows
+    products = sigs[:, :width].astype(_U64) * mult
+    banded = products.reshape(len(sigs), config.bands, config.rows).sum(axis=2, dtype=_U64)
+    return mix(banded + tag)
+
+
+@cache
+def _band_constants(config: NearDupConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Odd multipliers of a band's rows, and each band's tag (from the config's seed)."""
+    rng = np.random.default_rng(config.seed)
+    width = config.bands * config.rows
+    mult = rng.integers(1, 2**63, size=width, dtype=np.int64).astype(_U64) | _U64(1)
+    return mult, np.arange(config.bands, dtype=_U64) * POSITION[1]
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygen.dedup.minhash import BATCH, NearDupConfig, signatures_normalized
+from tinygen.dedup.minhash import BATCH, NearDupConfig, band_keys, signatures_normalized
 from tinygen.errors import TinygenError, UsageError
 from tinygen.rundir.jsonl import dump_line
 from tinygen.text.canonical import normalize_text, normalized_key
@@ -47,7 +47,8 @@ class Chunk:
 class Prepared:
     """A chunk ready for the decisions: for each line its reference (id, or file:line),
     its exact-dedup key (None when it cannot be written: `problems` says why), its output
-    line; and the MinHash signatures of the lines that have a key, in order."""
+    line; and the MinHash signatures of the lines that have a key, in order, with their
+    LSH band keys."""
 
     refs: list[str]
     keys: list[bytes | None]
@@ -55,6 +56,7 @@ class Prepared:
     lines: list[str | None]
     sigs: np.ndarray | None
     size: int
+    bands: np.ndarray | None = None
     error: tuple[str, str | None] | None = None  # a bad line: message and hint to raise
 
     def raise_error(self) -> None:
@@ -105,6 +107,7 @@ def prepare(chunk: Chunk, text_field: str, near: NearDupConfig | None) -> Prepar
         prepared.error = (bad.message, bad.hint)
     if near is not None and normalized:
         prepared.sigs = signatures_normalized(normalized, near)
+        prepared.bands = band_keys(prepared.sigs, near)
     return prepared
 
 
@@ -193,6 +196,7 @@ class Preparer:
 
     def __init__(self, helpers: int) -> None:
         self.helpers = helpers
+        self.prepared_here = 0  # chunks this process prepared while every helper was busy
         self._pool: ProcessPoolExecutor | None = None
         if helpers:
             context = multiprocessing.get_context("spawn")
@@ -210,23 +214,36 @@ class Preparer:
     def prepared(
         self, files: list[Path], text_field: str, near: NearDupConfig | None
     ) -> Iterator[Prepared]:
-        """Every chunk of `files`, prepared, in input order (helpers get a few chunks
-        ahead of the one being decided)."""
+        """Every chunk of `files`, prepared, in input order: helpers get a few chunks
+        ahead of the one being decided, and while the oldest is not ready this process
+        prepares the next chunk itself rather than wait."""
         if self._pool is None:
             for chunk in chunks(files):
                 yield prepare(chunk, text_field, near)
             return
         window: deque[Future[Prepared]] = deque()
+        ahead = IN_FLIGHT * self.helpers
         try:
             for chunk in chunks(files):
-                window.append(self._pool.submit(prepare, chunk, text_field, near))
-                if len(window) > IN_FLIGHT * self.helpers:
+                if len(window) >= ahead and not window[0].done():
+                    window.append(_prepared_here(chunk, text_field, near))  # rather than wait
+                    self.prepared_here += 1
+                else:
+                    window.append(self._pool.submit(prepare, chunk, text_field, near))
+                while len(window) > 2 * ahead or (len(window) > ahead and window[0].done()):
                     yield window.popleft().result()
             while window:
                 yield window.popleft().result()
         finally:
             for future in window:
                 future.cancel()
+
+
+def _prepared_here(chunk: Chunk, text_field: str, near: NearDupConfig | None) -> Future[Prepared]:
+    """`chunk` prepared in this process (while the helpers are all busy), as a done future."""
+    future: Future[Prepared] = Future()
+    future.set_result(prepare(chunk, text_field, near))
+    return future
 
 
 def _helper_start(parent: int) -> None:
