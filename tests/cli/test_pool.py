@@ -13,10 +13,12 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import KEY, TINY, cli, gen_args, read_jsonl, shard_records, wait_for_requests
-from tinygen.engine.generation import RunConfig, generate
+from tinygen.engine.generation import CARD_SAMPLE, RunConfig, generate
 from tinygen.engine.pool import PoolSpec, worker_count, worker_setups
 from tinygen.errors import TinygenError
 from tinygen.recipe.load import load_recipe
+from tinygen.report.card import write_card
+from tinygen.report.corpus import corpus_stats
 from tinygen.teachers.factory import TeacherOptions, make_teacher
 from tinygen.teachers.limits import Budget, Gate
 from tinygen.teachers.prices import Prices
@@ -56,6 +58,9 @@ def test_workers_write_the_same_items_as_one_process(server, tmp_path):
         assert ("in 3 worker processes" in (out / "run.log").read_text()) == (workers == "3")
         manifest = json.loads((out / "manifest.json").read_text())
         teachers[workers] = (manifest["teacher"], records[0]["teacher"])
+        card = (out / "README.md").read_text()  # from what the run counted as it went
+        write_card(out, corpus_stats(out, sample=CARD_SAMPLE))
+        assert (out / "README.md").read_text() == card  # = from its files read again
     assert runs["1"] == runs["3"]
     assert teachers["1"] == teachers["3"]  # the main process's stand-in says what workers ask
 

@@ -29,6 +29,7 @@ from tinygen.engine.records import (
 )
 from tinygen.recipe.items import Item, build_item, prompt_estimate
 from tinygen.recipe.model import ResolvedRecipe
+from tinygen.report.outcomes import outcome_fields
 from tinygen.rundir.jsonl import dump_line
 from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import Completion, Teacher, TeacherCallError
@@ -69,6 +70,7 @@ class Finished:
     key: bytes | None = None
     traits: Traits | None = None  # what the corpus caps count (when the recipe has caps)
     signature: np.ndarray | None = None
+    outcome: dict | None = None  # the record's fields the run's tally counts
 
 
 @dataclass(slots=True)
@@ -216,9 +218,10 @@ class Asker:
         record["checks"] = answer.figures
         if rejection is not None:
             finished.kind, finished.reason = Kind.REJECTED, rejection.reason
-            finished.line = dump_line(rejected_record(record, rejection))
+            rejected = rejected_record(record, rejection)
+            finished.line, finished.outcome = dump_line(rejected), outcome_fields(rejected)
             return finished
-        finished.line = dump_line(record)
+        finished.line, finished.outcome = dump_line(record), outcome_fields(record)
         finished.text, finished.key = completion.text, text_key(completion.text)
         if self.capped:
             finished.traits = traits_of(completion.text, self.resolved.recipe.checks, answer.tokens)
@@ -250,10 +253,12 @@ class Asker:
         self, item: Item, call: CallOutcome, retried: tuple[str, ...], error: dict | None = None
     ) -> Finished:
         kind = error["kind"] if error else call.error.kind if call.error else "unknown"
+        record = failed_record(self.provenance, item, call, error)
         return Finished(
             item.index,
             Kind.FAILED,
-            line=dump_line(failed_record(self.provenance, item, call, error)),
+            line=dump_line(record),
+            outcome=outcome_fields(record),
             reason=kind,
             attempts=call.attempts,
             retried=retried,

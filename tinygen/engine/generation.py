@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from tinygen import __version__
+from tinygen.checks.base import Rejection
 from tinygen.checks.build import missing_benchmarks
 from tinygen.dedup.seen import SeenTexts
 from tinygen.engine.asker import Asker, Finished, Kind, duplicate_line
@@ -27,6 +28,9 @@ from tinygen.errors import ExitCode, QuotaExhausted, TeacherStopped, TinygenErro
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.report.card import write_card
 from tinygen.report.corpus import corpus_stats
+from tinygen.report.outcomes import ACCEPTED, RunTally
+from tinygen.report.outcomes import FAILED as FAILED_KIND
+from tinygen.report.outcomes import REJECTED as REJECTED_KIND
 from tinygen.rundir.jsonl import JsonlAppender
 from tinygen.rundir.layout import FAILED, REJECTED
 from tinygen.rundir.manifest import ManifestWriter
@@ -145,6 +149,7 @@ class Generation:
         self.config = config
         self.gate = config.gate or Gate.unlimited()
         self.stats = RunStats(target=config.target, gate=self.gate)
+        self.tally = RunTally(CARD_SAMPLE)  # what the card counts, as the run goes
         self.provenance = Provenance.of(resolved, teacher)  # the one for this process
         self.manifest = ManifestWriter(
             config.out_dir, resolved, self.provenance.teacher, self.stats
@@ -317,8 +322,14 @@ class Generation:
         self._lock = lock_out_dir(out)
         checks = self.resolved.recipe.checks
         self.caps = CorpusCaps(checks, self.config.target)
-        counted = self.caps.count_text if caps_on(checks) else None
-        scan = prepare_out_dir(out, self.resolved, self.config.overwrite, counted)
+        counted = caps_on(checks)
+
+        def seen(kind: str, record: dict) -> None:  # each record the resume scan reads
+            self.tally.add(kind, record)
+            if counted and kind == ACCEPTED:
+                self.caps.count_text(record["text"])
+
+        scan = prepare_out_dir(out, self.resolved, self.config.overwrite, seen)
         self.dedup = SeenTexts.resume(self.config.out_dir, self.resolved, scan)
         self._count_resumed(scan)
         self._open_writers(scan)
@@ -415,32 +426,39 @@ class Generation:
             raise TeacherStopped(f"stopped: {tripped.message}", tripped.hint)
 
     def _write(self, finished: Finished) -> None:
-        stats = self.stats
+        stats, outcome = self.stats, finished.outcome or {}
         if finished.kind == Kind.FAILED:
             self.failed.write_line(finished.line)
             stats.failed[finished.reason] += 1
+            self.tally.add(FAILED_KIND, outcome)
             return
         if finished.kind == Kind.REJECTED:
             self.rejected.write_line(finished.line)
             stats.rejected[finished.reason] += 1
+            self.tally.add(REJECTED_KIND, outcome)
             return
         assert finished.key is not None
         if finished.traits is not None and (overused := self.caps.check(finished.traits)):
-            self.rejected.write_line(duplicate_line(finished, overused))
-            stats.rejected[overused.reason] += 1
+            self._refuse(finished, overused)
             return
         rejection = self.dedup.check_and_add(
             finished.index, finished.key, finished.text, finished.signature
         )
         if rejection is not None:
-            self.rejected.write_line(duplicate_line(finished, rejection))
-            stats.rejected[rejection.reason] += 1
+            self._refuse(finished, rejection)
             return
         self.shards.write_line(finished.line)
+        self.tally.add(ACCEPTED, outcome, finished.line)
         self.dedup.accepted()
         if finished.traits is not None:
             self.caps.add(finished.traits)
         stats.accepted += 1
+
+    def _refuse(self, finished: Finished, rejection: Rejection) -> None:
+        """A checked answer the corpus caps or dedup refuse, written as rejected."""
+        self.rejected.write_line(duplicate_line(finished, rejection))
+        self.stats.rejected[rejection.reason] += 1
+        self.tally.add(REJECTED_KIND, {**(finished.outcome or {}), "reason": rejection.reason})
 
     def notice(self, text: str) -> None:
         """Say once, on stderr and in run.log, what changed in the requests."""
@@ -504,7 +522,7 @@ class Generation:
                 f"and {out / FAILED} for why, or raise --max-items"
             )
         self.manifest.finish(code.status)
-        corpus = corpus_stats(out, sample=CARD_SAMPLE)
+        corpus = corpus_stats(out, sample=CARD_SAMPLE, tally=self.tally)
         if write_card(out, corpus) is None:
             self.log.info("README.md is not tinygen's card: left as it is, no card written")
         self.log.info(f"{code.status}: {message}")

@@ -30,7 +30,7 @@ from tinygen.report.measures import (
     share,
 )
 from tinygen.report.names import names_in
-from tinygen.report.scores import JudgeScores
+from tinygen.report.outcomes import Outcomes, RunTally
 from tinygen.rundir.layout import (
     DATA_DIR,
     DEDUP_SUMMARY,
@@ -75,45 +75,11 @@ def _read_manifest(run_dir: Path) -> dict:
     return _read_json(run_dir / MANIFEST)
 
 
-# ---------------------------------------------------------------- outcomes
-
-
-class Outcomes:
-    """Tokens and finish reasons of accepted records; rejects and failures by kind."""
-
-    def __init__(self) -> None:
-        self.tokens = Counter[str]()
-        self.finish = Counter[str]()
-        self.features = Counter[str]()
-        self.features_per_record = Counter[int]()
-        self.rejected = Counter[str]()
-        self.failed = Counter[str]()
-        self.no_usage = 0
-        self.judge = JudgeScores()
-
-    def add_usage(self, record: dict, prefix: str) -> None:
-        usage = record.get("usage") or {}
-        if usage.get("completion_tokens") is None:
-            self.no_usage += prefix == "accepted"
-        self.tokens[f"{prefix}_prompt"] += usage.get("prompt_tokens") or 0
-        self.tokens[f"{prefix}_completion"] += usage.get("completion_tokens") or 0
-
-    def add_accepted(self, record: dict) -> None:
-        self.add_usage(record, "accepted")
-        self.finish[str(record.get("finish_reason"))] += 1
-        self.judge.add(record, accepted=True)
-        features = (record.get("variables") or {}).get("features") or []
-        self.features.update(features)
-        self.features_per_record[len(features)] += 1
-
-
 def _read_side_files(run_dir: Path, outcomes: Outcomes, problems: Counter[str]) -> None:
     for record in _iter_jsonl(run_dir / REJECTED, problems):
-        outcomes.rejected[str(record.get("reason"))] += 1
-        outcomes.add_usage(record, "rejected")
-        outcomes.judge.add(record, accepted=False)
+        outcomes.add_rejected(record)
     for record in _iter_jsonl(run_dir / FAILED, problems):
-        outcomes.failed[str((record.get("error") or {}).get("kind"))] += 1
+        outcomes.add_failed(record)
 
 
 def _near_duplicates(run_dir: Path, out: Outcomes, answered: int) -> tuple[float, str]:
@@ -180,11 +146,15 @@ def _features_section(out: Outcomes, accepted: int) -> dict:
 # ---------------------------------------------------------------- the pass
 
 
-def corpus_stats(run_dir: Path, *, sample: int | None = None) -> dict:
+def corpus_stats(
+    run_dir: Path, *, sample: int | None = None, tally: RunTally | None = None
+) -> dict:
     """Statistics of the run in `run_dir`, in one streaming pass (see the module doc).
 
     With `sample`, the text statistics (lengths, coverage, diversity) use only the first
-    `sample` accepted records in shard order; counts, tokens and cost stay exact.
+    `sample` accepted records in shard order; counts, tokens and cost stay exact. A run
+    that has just ended gives its `tally` instead: what it read and wrote, gathered as it
+    went, so no record file is read again.
     """
     run_dir = Path(run_dir)
     if not (run_dir / DATA_DIR).is_dir() and not (run_dir / MANIFEST).is_file():
@@ -198,6 +168,11 @@ def corpus_stats(run_dir: Path, *, sample: int | None = None) -> dict:
     texts = _TextStats(lists)
     outcomes, problems = Outcomes(), Counter[str]()
     accepted = 0
+    if tally is not None:
+        outcomes, accepted = tally.outcomes, tally.accepted
+        for record in tally.first:
+            texts.add(record)
+        return _assemble(run_dir, manifest, accepted, outcomes, texts, missing, problems, started)
     for shard in _shards(run_dir):
         for record in _iter_jsonl(shard, problems):
             accepted += 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -22,7 +21,7 @@ from tinygen.rundir.layout import (
     shard_paths,
 )
 from tinygen.rundir.manifest import read_manifest
-from tinygen.rundir.store import ScanResult, scan
+from tinygen.rundir.store import RecordSeen, ScanResult, scan
 
 SHOWN_ENTRIES = 3  # entries of a foreign --out named in the error
 
@@ -120,11 +119,11 @@ def prepare_out_dir(
     out_dir: Path,
     resolved: ResolvedRecipe,
     overwrite: bool,
-    on_text: Callable[[str], None] | None = None,
+    on_record: RecordSeen | None = None,
 ) -> ScanResult:
     """Make `out_dir` ready and return what it already holds of this run (call it while
-    holding `lock_out_dir`, after `refuse_foreign_dir`); `on_text` sees each accepted
-    record's text as the scan reads it.
+    holding `lock_out_dir`, after `refuse_foreign_dir`); `on_record` sees each record
+    (accepted, rejected, failed) as the scan reads it.
 
     A directory holding another recipe's or seed's run is refused unless `overwrite`,
     which removes the files tinygen's layout names there, and nothing else.
@@ -143,7 +142,7 @@ def prepare_out_dir(
         _check_fingerprint(
             out_dir, manifest["recipe"]["fingerprint"], manifest["recipe"]["name"], resolved
         )
-    result = scan(out_dir, on_text)
+    result = scan(out_dir, on_record)
     if manifest is None:
         _check_fingerprint(out_dir, result.fingerprint, "another recipe", resolved)
     result.manifest = manifest

@@ -43,27 +43,33 @@ class ScanResult:
     fingerprint: str | None = None
 
 
-def scan(out_dir: Path, on_text: Callable[[str], None] | None = None) -> ScanResult:
+RecordSeen = Callable[[str, dict], None]  # ("accepted", "rejected" or "failed", the record)
+
+
+def scan(out_dir: Path, on_record: RecordSeen | None = None) -> ScanResult:
     """Read a run directory: check every line, collect finished items and text keys (and
-    show each accepted text to `on_text`), then cut torn last lines (only once all is
-    read: a damaged directory is left as it was)."""
+    show each record to `on_record`), then cut torn last lines (only once all is read: a
+    damaged directory is left as it was)."""
     result = ScanResult()
+    seen = on_record or (lambda kind, record: None)
     shards = shard_paths(out_dir)
     for path in shards:
-        _scan_shard(path, result, on_text)
+        _scan_shard(path, result, seen)
     for record in read_records(out_dir / REJECTED, REJECTED_LINE):
         result.done.add(record["index"])
         result.rejected[record["reason"]] += 1
+        seen("rejected", record)
     for record in read_records(out_dir / FAILED, FAILED_LINE):
         result.done.add(record["index"])
         result.failed[record["error"]["kind"]] += 1
+        seen("failed", record)
     for path in (*shards, out_dir / REJECTED, out_dir / FAILED):
         if path.exists() and repair_torn_tail(path):
             result.repaired.append(str(path))
     return result
 
 
-def _scan_shard(path: Path, result: ScanResult, on_text: Callable[[str], None] | None) -> None:
+def _scan_shard(path: Path, result: ScanResult, seen: RecordSeen) -> None:
     number = shard_number(path)
     if number is None:
         raise TinygenError(
@@ -74,8 +80,7 @@ def _scan_shard(path: Path, result: ScanResult, on_text: Callable[[str], None] |
     for record in read_records(path, SHARD_LINE):
         result.done.add(record["index"])
         result.text_keys.setdefault(text_key(record["text"]), record["index"])
-        if on_text is not None:
-            on_text(record["text"])
+        seen("accepted", record)
         result.fingerprint = result.fingerprint or record["recipe"]["fingerprint"]
         count += 1
     result.accepted += count

@@ -1,0 +1,90 @@
+"""What the statistics count of every record (tokens, finish reasons, features, judge
+scores, rejects and failures by kind), and a run's tally of it.
+
+`corpus_stats` counts by reading a run's files; a run keeps the same counts as it reads
+(on resume) and writes records (`RunTally`), so its end rereads nothing. During a run the
+records are encoded lines, made in worker processes: each comes with `outcome_fields`,
+the few fields these counts read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from tinygen.report.scores import JudgeScores
+
+ACCEPTED, REJECTED, FAILED = "accepted", "rejected", "failed"
+
+
+def outcome_fields(record: dict) -> dict:
+    """The fields of `record` that `Outcomes` reads, and only those."""
+    fields = {key: record[key] for key in ("usage", "finish_reason", "reason") if key in record}
+    if (judge := (record.get("checks") or {}).get("judge")) is not None:
+        fields["checks"] = {"judge": judge}
+    if (features := (record.get("variables") or {}).get("features")) is not None:
+        fields["variables"] = {"features": features}
+    if isinstance(error := record.get("error"), dict):
+        fields["error"] = {"kind": error.get("kind")}
+    return fields
+
+
+class Outcomes:
+    """Tokens and finish reasons of accepted records; rejects and failures by kind."""
+
+    def __init__(self) -> None:
+        self.tokens = Counter[str]()
+        self.finish = Counter[str]()
+        self.features = Counter[str]()
+        self.features_per_record = Counter[int]()
+        self.rejected = Counter[str]()
+        self.failed = Counter[str]()
+        self.no_usage = 0
+        self.judge = JudgeScores()
+
+    def add_usage(self, record: dict, prefix: str) -> None:
+        usage = record.get("usage") or {}
+        if usage.get("completion_tokens") is None:
+            self.no_usage += prefix == "accepted"
+        self.tokens[f"{prefix}_prompt"] += usage.get("prompt_tokens") or 0
+        self.tokens[f"{prefix}_completion"] += usage.get("completion_tokens") or 0
+
+    def add_accepted(self, record: dict) -> None:
+        self.add_usage(record, "accepted")
+        self.finish[str(record.get("finish_reason"))] += 1
+        self.judge.add(record, accepted=True)
+        features = (record.get("variables") or {}).get("features") or []
+        self.features.update(features)
+        self.features_per_record[len(features)] += 1
+
+    def add_rejected(self, record: dict) -> None:
+        self.rejected[str(record.get("reason"))] += 1
+        self.add_usage(record, "rejected")
+        self.judge.add(record, accepted=False)
+
+    def add_failed(self, record: dict) -> None:
+        self.failed[str((record.get("error") or {}).get("kind"))] += 1
+
+
+class RunTally:
+    """A run's outcomes, counted as it reads and writes its records, and its first
+    `sample` accepted records whole (the card's text figures read those)."""
+
+    def __init__(self, sample: int) -> None:
+        self.sample = sample
+        self.outcomes = Outcomes()
+        self.accepted = 0
+        self.first: list[dict] = []
+
+    def add(self, kind: str, fields: dict, line: str | None = None) -> None:
+        """Count one record of `kind` (ACCEPTED, REJECTED, FAILED) from its outcome fields
+        (or the whole record); an accepted record's `line` is read only for the sample."""
+        if kind == ACCEPTED:
+            self.accepted += 1
+            self.outcomes.add_accepted(fields)
+            if len(self.first) < self.sample:
+                self.first.append(fields if line is None else json.loads(line))
+        elif kind == REJECTED:
+            self.outcomes.add_rejected(fields)
+        else:
+            self.outcomes.add_failed(fields)
