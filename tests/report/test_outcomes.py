@@ -6,6 +6,7 @@ from tests.conftest import read_jsonl, shard_records
 from tests.helpers import run
 from tinygen.report.corpus import corpus_stats
 from tinygen.report.outcomes import Outcomes, RunTally, outcome_fields
+from tinygen.rundir.layout import ACCEPTED_KIND
 from tinygen.teachers.base import Completion, TeacherCallError
 from tinygen.teachers.fake import FakeTeacher, story
 
@@ -69,5 +70,5 @@ def test_outcome_fields_count_as_the_whole_record():
 def test_the_tally_keeps_only_its_sample_whole():
     tally = RunTally(2)
     for n in range(5):
-        tally.add("accepted", {"finish_reason": "stop"}, f'{{"n": {n}, "text": "t"}}')
+        tally.add(ACCEPTED_KIND, {"finish_reason": "stop"}, f'{{"n": {n}, "text": "t"}}')
     assert tally.accepted == 5 and [record["n"] for record in tally.first] == [0, 1]

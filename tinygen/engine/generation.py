@@ -28,11 +28,9 @@ from tinygen.errors import ExitCode, QuotaExhausted, TeacherStopped, TinygenErro
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.report.card import write_card
 from tinygen.report.corpus import corpus_stats
-from tinygen.report.outcomes import ACCEPTED, RunTally
-from tinygen.report.outcomes import FAILED as FAILED_KIND
-from tinygen.report.outcomes import REJECTED as REJECTED_KIND
+from tinygen.report.outcomes import RunTally
 from tinygen.rundir.jsonl import JsonlAppender
-from tinygen.rundir.layout import FAILED, REJECTED
+from tinygen.rundir.layout import ACCEPTED_KIND, FAILED, FAILED_KIND, REJECTED, REJECTED_KIND
 from tinygen.rundir.manifest import ManifestWriter
 from tinygen.rundir.outdir import lock_out_dir, prepare_out_dir, refuse_foreign_dir
 from tinygen.rundir.runlog import RunLog
@@ -326,7 +324,7 @@ class Generation:
 
         def seen(kind: str, record: dict) -> None:  # each record the resume scan reads
             self.tally.add(kind, record)
-            if counted and kind == ACCEPTED:
+            if counted and kind == ACCEPTED_KIND:
                 self.caps.count_text(record["text"])
 
         scan = prepare_out_dir(out, self.resolved, self.config.overwrite, seen)
@@ -448,7 +446,7 @@ class Generation:
             self._refuse(finished, rejection)
             return
         self.shards.write_line(finished.line)
-        self.tally.add(ACCEPTED, outcome, finished.line)
+        self.tally.add(ACCEPTED_KIND, outcome, finished.line)
         self.dedup.accepted()
         if finished.traits is not None:
             self.caps.add(finished.traits)

@@ -13,8 +13,7 @@ import json
 from collections import Counter
 
 from tinygen.report.scores import JudgeScores
-
-ACCEPTED, REJECTED, FAILED = "accepted", "rejected", "failed"
+from tinygen.rundir.layout import ACCEPTED_KIND, REJECTED_KIND
 
 
 def outcome_fields(record: dict) -> dict:
@@ -77,14 +76,14 @@ class RunTally:
         self.first: list[dict] = []
 
     def add(self, kind: str, fields: dict, line: str | None = None) -> None:
-        """Count one record of `kind` (ACCEPTED, REJECTED, FAILED) from its outcome fields
+        """Count one record of `kind` (rundir/layout.py's kinds) from its outcome fields
         (or the whole record); an accepted record's `line` is read only for the sample."""
-        if kind == ACCEPTED:
+        if kind == ACCEPTED_KIND:
             self.accepted += 1
             self.outcomes.add_accepted(fields)
             if len(self.first) < self.sample:
                 self.first.append(fields if line is None else json.loads(line))
-        elif kind == REJECTED:
+        elif kind == REJECTED_KIND:
             self.outcomes.add_rejected(fields)
         else:
             self.outcomes.add_failed(fields)

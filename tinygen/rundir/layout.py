@@ -26,6 +26,8 @@ SHARD_GLOB = "part-*.jsonl"
 SHARD_NAME = re.compile(r"part-(\d{5,})\.jsonl")
 REJECTED = "rejected.jsonl"
 FAILED = "failed.jsonl"
+# what each record file holds: the kind of outcome its records are (shards: accepted)
+ACCEPTED_KIND, REJECTED_KIND, FAILED_KIND = "accepted", "rejected", "failed"
 MANIFEST = "manifest.json"
 RUN_LOG = "run.log"
 CARD = "README.md"

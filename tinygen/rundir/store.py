@@ -23,7 +23,17 @@ from tinygen.rundir.jsonl import (
     read_records,
     repair_torn_tail,
 )
-from tinygen.rundir.layout import DATA_DIR, FAILED, REJECTED, shard_name, shard_number, shard_paths
+from tinygen.rundir.layout import (
+    ACCEPTED_KIND,
+    DATA_DIR,
+    FAILED,
+    FAILED_KIND,
+    REJECTED,
+    REJECTED_KIND,
+    shard_name,
+    shard_number,
+    shard_paths,
+)
 from tinygen.text.canonical import text_key
 
 
@@ -43,7 +53,7 @@ class ScanResult:
     fingerprint: str | None = None
 
 
-RecordSeen = Callable[[str, dict], None]  # ("accepted", "rejected" or "failed", the record)
+RecordSeen = Callable[[str, dict], None]  # (ACCEPTED_KIND, REJECTED_KIND or FAILED_KIND, record)
 
 
 def scan(out_dir: Path, on_record: RecordSeen | None = None) -> ScanResult:
@@ -58,11 +68,11 @@ def scan(out_dir: Path, on_record: RecordSeen | None = None) -> ScanResult:
     for record in read_records(out_dir / REJECTED, REJECTED_LINE):
         result.done.add(record["index"])
         result.rejected[record["reason"]] += 1
-        seen("rejected", record)
+        seen(REJECTED_KIND, record)
     for record in read_records(out_dir / FAILED, FAILED_LINE):
         result.done.add(record["index"])
         result.failed[record["error"]["kind"]] += 1
-        seen("failed", record)
+        seen(FAILED_KIND, record)
     for path in (*shards, out_dir / REJECTED, out_dir / FAILED):
         if path.exists() and repair_torn_tail(path):
             result.repaired.append(str(path))
@@ -80,7 +90,7 @@ def _scan_shard(path: Path, result: ScanResult, seen: RecordSeen) -> None:
     for record in read_records(path, SHARD_LINE):
         result.done.add(record["index"])
         result.text_keys.setdefault(text_key(record["text"]), record["index"])
-        seen("accepted", record)
+        seen(ACCEPTED_KIND, record)
         result.fingerprint = result.fingerprint or record["recipe"]["fingerprint"]
         count += 1
     result.accepted += count
