@@ -166,13 +166,22 @@ def corpus_stats(
     manifest = _read_manifest(run_dir)
     lists, missing = load_lists(manifest)
     texts = _TextStats(lists)
-    outcomes, problems = Outcomes(), Counter[str]()
-    accepted = 0
-    if tally is not None:
-        outcomes, accepted = tally.outcomes, tally.accepted
+    if tally is None:
+        accepted, outcomes, problems = _read_records(run_dir, texts, sample)
+    else:
+        accepted, outcomes, problems = tally.accepted, tally.outcomes, Counter[str]()
         for record in tally.first:
             texts.add(record)
-        return _assemble(run_dir, manifest, accepted, outcomes, texts, missing, problems, started)
+    return _assemble(run_dir, manifest, accepted, outcomes, texts, missing, problems, started)
+
+
+def _read_records(
+    run_dir: Path, texts: _TextStats, sample: int | None
+) -> tuple[int, Outcomes, Counter[str]]:
+    """Read every record file of the run: accepted records, their outcomes (and the
+    side files'), and the files' problems; the first `sample` texts go to `texts`."""
+    outcomes, problems = Outcomes(), Counter[str]()
+    accepted = 0
     for shard in _shards(run_dir):
         for record in _iter_jsonl(shard, problems):
             accepted += 1
@@ -180,7 +189,7 @@ def corpus_stats(
             if sample is None or texts.records < sample:
                 texts.add(record)
     _read_side_files(run_dir, outcomes, problems)
-    return _assemble(run_dir, manifest, accepted, outcomes, texts, missing, problems, started)
+    return accepted, outcomes, problems
 
 
 class _TextStats:
