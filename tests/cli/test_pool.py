@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import KEY, TINY, cli, gen_args, read_jsonl, shard_records, wait_for_requests
+from tinygen.engine import children
 from tinygen.engine.generation import CARD_SAMPLE, RunConfig, generate
 from tinygen.engine.pool import PoolSpec, worker_count, worker_setups
 from tinygen.errors import TinygenError
@@ -45,7 +46,9 @@ def test_default_is_one_process_unless_an_endpoint_at_high_concurrency():
     assert worker_count(3, remote, 64) == 3
 
 
-def test_workers_write_the_same_items_as_one_process(server, tmp_path):
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "started"])
+def test_workers_write_the_same_items_as_one_process(server, tmp_path, monkeypatch, forked):
+    monkeypatch.setattr(children, "fork_is_safe", lambda: forked)
     srv = server()
     runs, teachers = {}, {}
     for workers in ("1", "3"):
@@ -112,11 +115,15 @@ def test_tpm_paces_requests_by_the_tokens_they_use(server, tmp_path):
     assert times[-1] - times[0] >= (used - 2_000 - one_request) / (tpm / 60)
 
 
-def start_with_workers(srv, out) -> tuple[list[str], subprocess.Popen]:
-    """Start a 300-record run with 2 workers; return once 40 requests arrived."""
+def start_with_workers(srv, out, no_fork: str = "0") -> tuple[list[str], subprocess.Popen]:
+    """Start a 300-record run with 2 workers (forked unless `no_fork` is "1"); return once
+    40 requests arrived."""
     args = [sys.executable, "-m", "tinygen", *gen_args(srv.base_url, out, 300)]
     args += ["--workers", "2", "--concurrency", "16"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "TINYGEN_NO_FORK": no_fork}
+    process = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     wait_for_requests(srv, 40)
     return args, process
 
@@ -142,9 +149,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_killed_main_process_leaves_no_workers_and_the_rerun_completes(server, tmp_path):
+@pytest.mark.parametrize("no_fork", ["0", "1"], ids=["forked", "started"])
+def test_killed_main_process_leaves_no_workers_and_the_rerun_completes(server, tmp_path, no_fork):
     srv = server("--delay-ms", "100")
-    args, process = start_with_workers(srv, tmp_path)
+    args, process = start_with_workers(srv, tmp_path, no_fork)
     workers = _children(process.pid)
     assert len(workers) == 2
     process.send_signal(signal.SIGKILL)
@@ -217,24 +225,6 @@ def test_a_worker_that_cannot_start_stops_the_run_before_any_request(server, tmp
     assert _children(os.getpid()) == [srv.proc.pid]  # no worker left behind
 
 
-def _worker_children() -> list[int]:
-    """This process's children running tinygen.engine.worker."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
-                command = cmdline.read()
-        except OSError:
-            continue
-        if parent == os.getpid() and b"tinygen.engine.worker" in command:
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_workers_started_early_are_stopped_when_the_output_is_refused(server, tmp_path):
     srv = server()
@@ -244,5 +234,5 @@ def test_workers_started_early_are_stopped_when_the_output_is_refused(server, tm
     code, _, err = cli(*gen_args(srv.base_url, out, 20, "--workers", "2"))
     assert code != 0 and "notes.txt" in err
     assert (out / "notes.txt").read_text() == "a user's file"
-    assert _worker_children() == []
+    assert _children(os.getpid()) == [srv.proc.pid]  # no worker left behind
     assert srv.requests() == []

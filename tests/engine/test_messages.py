@@ -6,7 +6,6 @@ import asyncio
 import os
 import pickle
 import struct
-import sys
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-from tinygen.engine import messages
+from tinygen.engine import children, messages
 from tinygen.engine.asker import Finished, Kind
 from tinygen.engine.messages import (
     KINDS,
@@ -198,21 +197,21 @@ def test_what_a_worker_sends_becomes_the_error_it_means():
     assert "unexpected message: Ask" in str(worker_error(Ask((1,))))
 
 
-async def talk_to_a_worker(frames: list[bytes]) -> tuple[list[Message | None], int]:
+@pytest.fixture(params=["forked", "started"])
+def start(request, monkeypatch):
+    """Worker processes forked from this one, or started as a fresh interpreter."""
+    monkeypatch.setattr(children, "fork_is_safe", lambda: request.param == "forked")
+    return children.start_worker
+
+
+async def talk_to_a_worker(start, frames: list[bytes]) -> tuple[list[Message | None], int]:
     """Start a real worker process, send it `frames`, read what it answers until it exits."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tinygen.engine.worker",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start()
     assert process.stdin is not None and process.stdout is not None
     for frame in frames:
         process.stdin.write(frame)
     answers: list[Message | None] = []
-    while (message := await messages.read(process.stdout)) is not None:
+    while (message := await asyncio.wait_for(messages.read(process.stdout), 30)) is not None:
         answers.append(message)
         if not isinstance(message, Ready):
             break
@@ -225,16 +224,16 @@ async def talk_to_a_worker(frames: list[bytes]) -> tuple[list[Message | None], i
     [(messages.encode(Ready()), "Ready"), (raw_frame(("ask", [1])), "tuple")],
     ids=["a message of the other way", "a bare tuple"],
 )
-def test_a_worker_process_refuses_what_is_not_a_setup(first, named):
-    answers, code = asyncio.run(talk_to_a_worker([first]))
+def test_a_worker_process_refuses_what_is_not_a_setup(start, first, named):
+    answers, code = asyncio.run(talk_to_a_worker(start, [first]))
     [refused] = answers
     assert isinstance(refused, Refused) and f"unexpected message: {named}" in refused.message
     assert code == 0
 
 
-def test_a_ready_worker_refuses_a_message_it_cannot_take():
+def test_a_ready_worker_refuses_a_message_it_cannot_take(start):
     answers, code = asyncio.run(
-        talk_to_a_worker([messages.encode(setup()), messages.encode(Ready())])
+        talk_to_a_worker(start, [messages.encode(setup()), messages.encode(Ready())])
     )
     assert answers[0] == Ready()
     assert isinstance(answers[1], Refused) and "unexpected message: Ready" in answers[1].message

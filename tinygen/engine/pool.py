@@ -1,25 +1,27 @@
 """Worker processes that ask items, so a fast endpoint is not held back by one core.
 
 The main process keeps everything that must be single: the output files, dedup, the
-counts, the progress display and signals. It hands item indexes to workers in batches;
-each worker is sent the resolved recipe (it reads no recipe, list or template file),
-builds each item's prompt, calls the teacher with retries, runs the checks and the MinHash
-signature, and sends back finished items in batches (one pipe each way, typed messages:
-engine/messages.py). Rate limits and budgets are split evenly between workers, so together
-they stay under them. A worker whose stdin closes (the main process ended, even by
-SIGKILL) cancels what it has in flight and exits.
+counts, the progress display and signals. Workers are forked from it where that is safe
+(engine/children.py: a forked worker keeps none of its open files). It hands item
+indexes to workers in batches; each worker is sent the resolved recipe (it reads no
+recipe, list or template file), builds each item's prompt, calls the teacher with
+retries, runs the checks and the MinHash signature, and sends back finished items in
+batches (one pipe each way, typed messages: engine/messages.py). Rate limits and budgets
+are split evenly between workers, so together they stay under them. A worker whose stdin
+closes (the main process ended, even by SIGKILL) cancels what it has in flight and
+exits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections import deque
 from dataclasses import dataclass, field, replace
 
 from tinygen.engine import messages
 from tinygen.engine.asker import Finished, Kind
+from tinygen.engine.children import WorkerProcess, start_worker
 from tinygen.engine.messages import (
     Ask,
     Cancel,
@@ -110,7 +112,7 @@ def _split_int(total: int | None, k: int, count: int) -> int | None:
 
 @dataclass
 class _Worker:
-    process: asyncio.subprocess.Process
+    process: WorkerProcess
     stdin: asyncio.StreamWriter
     stdout: asyncio.StreamReader
     limit: int
@@ -170,14 +172,7 @@ class WorkerPool:
             raise
 
     async def _spawn(self, setup: WorkerSetup) -> None:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tinygen.engine.worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_worker()
         assert process.stdin is not None and process.stdout is not None  # both are PIPEs
         worker = _Worker(process, process.stdin, process.stdout, setup.teacher.concurrency)
         self._workers.append(worker)

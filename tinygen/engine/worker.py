@@ -1,13 +1,15 @@
 """A worker process of engine/pool.py: asks the items the main process sends it.
 
-Run as `python -m tinygen.engine.worker` with pipes on stdin and stdout, speaking the
-messages of engine/messages.py. It reads a `WorkerSetup` (the resolved recipe travels in
-it: no recipe, list or template file is read here) and answers `Ready`, or `Refused` and
-why; then it reads `Ask` (indexes), `Drain` (hand back the queue) and `Cancel` (that, and
+Forked from the main process, or run as `python -m tinygen.engine.worker`
+(engine/children.py says which), with pipes on stdin and stdout, speaking the messages
+of engine/messages.py. It reads a `WorkerSetup` (the resolved recipe travels in it: no
+recipe, list or template file is read here) and answers `Ready`, or `Refused` and why;
+then it reads `Ask` (indexes), `Drain` (hand back the queue) and `Cancel` (that, and
 cancel what runs), and answers `Done` batches (finished items and its allowed
-concurrency). Indexes beyond its allowed concurrency wait in a queue and start as soon as
-a slot frees, so the main process's round trip never leaves a slot idle. It ignores
-SIGINT, SIGTERM and SIGHUP (the main process decides how to stop) and exits when its stdin closes.
+concurrency). Indexes beyond its allowed concurrency wait in a queue and start as soon
+as a slot frees, so the main process's round trip never leaves a slot idle. It ignores
+SIGINT, SIGTERM and SIGHUP (the main process decides how to stop) and exits when its
+stdin closes.
 """
 
 from __future__ import annotations
