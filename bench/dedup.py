@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import resource
 import subprocess
@@ -43,7 +44,7 @@ from tinygen.dedup.index import NearDupIndex
 from tinygen.dedup.minhash import BATCH, NearDupConfig, shingle_sets, signatures_normalized
 from tinygen.rundir.layout import DEDUP_REPORT as REPORT
 from tinygen.text.canonical import normalize_text, normalized_key
-from tinygen.text.cores import available_cores
+from tinygen.text.cores import available_cores, fork_is_safe
 
 VOCAB = Path(__file__).resolve().parent.parent / "wordlists" / "vocab"
 NAMES = ["Lily", "Tom", "Mia", "Ben", "Sara", "Max", "Zoe", "Sam"]
@@ -317,11 +318,12 @@ def write_jsonl(corpus: Corpus, path: Path) -> None:
 def child_main(source: str, out: str, config: str, workers: str) -> None:
     """Run `dedup_files` and print its times and this process's peak RSS as JSON."""
     cfg = NearDupConfig(**json.loads(config))
+    forked = fork_is_safe()  # helpers are forked (else started fresh)
     cpu, wall = time.process_time(), time.perf_counter()
     report = dedup_files([Path(source)], Path(out), near=cfg, progress=False, workers=int(workers))
     times = {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}
     counts = {"read": report.read, "kept": report.kept, "exact": report.exact, "near": report.near}
-    print(json.dumps(times | counts | {"rss_mb": peak_rss_mb()}))
+    print(json.dumps(times | counts | {"rss_mb": peak_rss_mb(), "forked": forked}))
 
 
 def peak_rss_mb() -> float:
@@ -339,7 +341,8 @@ def end_to_end(
     out = workdir / f"out-{run}-{workers}"
     params = json.dumps(config.params())
     command = [sys.executable, __file__, "--child", str(source), str(out), params, str(workers)]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # as the command has it
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return json.loads(result.stdout) | {"out": out}
 
 
@@ -577,7 +580,8 @@ def _report_speed(
     print(table(["stage", "docs/s (cpu)", "docs/s (wall)", "peak RSS MB"], rows))
     if helpers:
         best = {w: max(docs / r["wall"] for r in group) for w, group in runs.items()}
-        print(f"wall docs/s with {helpers} helpers / one process (best of each): "
+        how = "forked" if all(r["forked"] for r in runs[helpers]) else "started fresh"
+        print(f"wall docs/s with {helpers} helpers ({how}) / one process (best of each): "
               f"{best[helpers] / best[0]:.2f}; outputs identical: {same}")  # fmt: skip
     scores = score(corpus, ends, truth, config.threshold)
     false_sib = sibling_false_rate(corpus, ends, truth, config.threshold)

@@ -12,6 +12,9 @@ INTERRUPTED = 130  # tinygen.errors.ExitCode.INTERRUPTED, without importing anyt
 def main() -> None:
     """Import the command line and run it."""
     try:
+        from tinygen.text.cores import no_blas_threads
+
+        no_blas_threads()  # before anything imports numpy
         from tinygen.cli import main as cli_main
 
         cli_main()

@@ -12,7 +12,16 @@ from dataclasses import replace
 
 import pytest
 
-from tests.conftest import KEY, TINY, cli, gen_args, read_jsonl, shard_records, wait_for_requests
+from tests.conftest import (
+    KEY,
+    TINY,
+    cli,
+    gen_args,
+    read_jsonl,
+    run_cli_subprocess,
+    shard_records,
+    wait_for_requests,
+)
 from tinygen.engine import children
 from tinygen.engine.generation import CARD_SAMPLE, RunConfig, generate
 from tinygen.engine.pool import PoolSpec, worker_count, worker_setups
@@ -46,26 +55,35 @@ def test_default_is_one_process_unless_an_endpoint_at_high_concurrency():
     assert worker_count(3, remote, 64) == 3
 
 
-@pytest.mark.parametrize("forked", [True, False], ids=["forked", "started"])
-def test_workers_write_the_same_items_as_one_process(server, tmp_path, monkeypatch, forked):
-    monkeypatch.setattr(children, "fork_is_safe", lambda: forked)
+def test_workers_write_the_same_items_as_one_process(server, tmp_path, monkeypatch):
+    """Workers started fresh from this process (it runs other threads), and forked by
+    the command (its process runs one thread)."""
+    monkeypatch.setattr(children, "fork_is_safe", lambda: False)
     srv = server()
     runs, teachers = {}, {}
-    for workers in ("1", "3"):
-        out = tmp_path / workers
-        code, _, err = cli(*gen_args(srv.base_url, out, 60, "--workers", workers, "--json"))
+    for workers, how in (("1", ""), ("3", "started"), ("3", "forked")):
+        out = tmp_path / (workers + how)
+        args = gen_args(srv.base_url, out, 60, "--workers", workers, "--json")
+        if how == "forked":
+            done = run_cli_subprocess(args)
+            code, err = done.returncode, done.stderr
+        else:
+            code, _, err = cli(*args)
         assert code == 0, err
         records = shard_records(out)
         assert len(records) == 60 and len({r["text"] for r in records}) == 60
-        runs[workers] = {r["index"]: (r["id"], r["messages"], r["variables"]) for r in records}
-        assert ("in 3 worker processes" in (out / "run.log").read_text()) == (workers == "3")
+        run = workers + how
+        runs[run] = {r["index"]: (r["id"], r["messages"], r["variables"]) for r in records}
+        in_workers = f"in 3 worker processes ({how})" in (out / "run.log").read_text()
+        assert in_workers == (workers == "3")
         manifest = json.loads((out / "manifest.json").read_text())
-        teachers[workers] = (manifest["teacher"], records[0]["teacher"])
+        teachers[run] = (manifest["teacher"], records[0]["teacher"])
         card = (out / "README.md").read_text()  # from what the run counted as it went
         write_card(out, corpus_stats(out, sample=CARD_SAMPLE))
         assert (out / "README.md").read_text() == card  # = from its files read again
-    assert runs["1"] == runs["3"]
-    assert teachers["1"] == teachers["3"]  # the main process's stand-in says what workers ask
+    assert runs["1"] == runs["3started"] == runs["3forked"]
+    # the main process's stand-in says what workers ask
+    assert teachers["1"] == teachers["3started"] == teachers["3forked"]
 
 
 def test_a_bad_key_stops_every_worker_with_one_message(server, tmp_path):
@@ -129,15 +147,20 @@ def start_with_workers(srv, out, no_fork: str = "0") -> tuple[list[str], subproc
 
 
 def _children(pid: int) -> list[int]:
+    """The child processes of `pid`, but multiprocessing's resource tracker (an earlier
+    test's dedup helpers, started fresh in this process, leave it running)."""
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(name))
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{name}/cmdline", "rb") as cmdline:
+                    tracker = b"resource_tracker" in cmdline.read()
             except OSError:
                 continue
+            if parent == pid and not tracker:
+                found.append(int(name))
     return found
 
 

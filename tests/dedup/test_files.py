@@ -522,7 +522,10 @@ def _output(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.jsonl"))}
 
 
-def test_helper_processes_give_the_same_output_as_one(tmp_path: Path) -> None:
+def test_helper_processes_give_the_same_output_as_one(tmp_path: Path, monkeypatch) -> None:
+    """Helpers started fresh here (this process runs other threads: rensa's pool), and
+    forked by the command (its process runs one thread)."""
+    monkeypatch.setattr(tinygen.dedup.prepare, "fork_is_safe", lambda: False)
     files, evals = _mixed_inputs(tmp_path)
     outputs, counts = {}, {}
     for workers in (0, 2):
@@ -535,6 +538,11 @@ def test_helper_processes_give_the_same_output_as_one(tmp_path: Path) -> None:
     assert counts[0] == counts[2]
     read, _, exact, near, encoding, against, reference = counts[2]
     assert (read, encoding, reference) == (2701, 1, 2) and exact and near and against
+    forked = tmp_path / "out-forked"
+    args = ["dedup", *map(str, files), "--against", str(evals), "--out", str(forked)]
+    done = run_cli_subprocess([*args, "--workers", "2", "--quiet"])
+    assert done.returncode == 0, done.stderr
+    assert _output(forked) == outputs[0]
 
 
 def test_helper_processes_name_a_bad_line_and_leave_nothing(tmp_path: Path) -> None:
@@ -585,7 +593,9 @@ def test_helpers_die_with_a_killed_dedup(tmp_path: Path) -> None:
             process.kill()
 
 
-def test_chunks_prepared_here_and_by_helpers_come_back_in_order(tmp_path: Path) -> None:
+def test_chunks_prepared_here_and_by_helpers_come_back_in_order(
+    tmp_path: Path, monkeypatch
+) -> None:
     files = []
     for n in range(40):
         path = tmp_path / f"part-{n:02}.jsonl"
@@ -595,6 +605,7 @@ def test_chunks_prepared_here_and_by_helpers_come_back_in_order(tmp_path: Path) 
         files.append(path)
     near = NearDupConfig()
     alone = [prepared.refs for prepared in Preparer(0).prepared(files, "text", near)]
+    monkeypatch.setattr(tinygen.dedup.prepare, "fork_is_safe", lambda: False)
     with Preparer(1) as preparer:
         shared = [prepared.refs for prepared in preparer.prepared(files, "text", near)]
     assert shared == alone and len(alone) == 40

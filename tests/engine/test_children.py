@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from tests.engine.test_messages import setup
 from tinygen.engine import messages
 from tinygen.engine.children import ForkedWorker
 from tinygen.engine.messages import Ready
-from tinygen.text.cores import fork_is_safe
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="forks only on Linux")
 
@@ -70,18 +68,3 @@ def test_a_forked_worker_sees_end_of_input_when_the_pipe_closes_before_its_setup
 
     stderr, code = asyncio.run(run())
     assert (stderr, code) == (b"", 0)
-
-
-def test_fork_is_safe_only_with_one_thread_and_not_when_turned_off(monkeypatch):
-    release = threading.Event()
-    thread = threading.Thread(target=release.wait)
-    thread.start()
-    try:
-        assert not fork_is_safe()  # another thread runs
-    finally:
-        release.set()
-        thread.join()
-    monkeypatch.setattr(threading, "active_count", lambda: 1)
-    assert fork_is_safe()
-    monkeypatch.setenv("TINYGEN_NO_FORK", "1")
-    assert not fork_is_safe()

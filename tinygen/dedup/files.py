@@ -272,24 +272,38 @@ def _dedup(
     helpers: int,
 ) -> DedupReport:
     """Stream every record of `files` through the deduper (closed however it ends)."""
-    deduper = _Deduper(out_dir, near, shard_size)
-    total, started = sum(path.stat().st_size for path in files), time.monotonic()
-    read = [0]  # bytes of the inputs decided so far
-    try:
-        source = lambda: _status(deduper.report, read[0], total, started)  # noqa: E731
-        with Preparer(helpers) as preparer, LiveStatus(source, enabled=progress) as live:
-            for prepared in preparer.prepared(references[0], references[1], near):
-                deduper.refer(prepared)
-            for prepared in preparer.prepared(files, text_field, near):
-                deduper.process(prepared)
-                read[0] += prepared.size
-                live.refresh()
-    except BaseException:
-        with suppress(OSError):
-            deduper.close()
-        raise
+    with Preparer(helpers) as preparer:  # before any output file opens: helpers may fork
+        deduper = _Deduper(out_dir, near, shard_size)
+        try:
+            _stream(deduper, preparer, files, references, text_field, near, progress)
+        except BaseException:
+            with suppress(OSError):
+                deduper.close()
+            raise
     deduper.close()
     return deduper.report
+
+
+def _stream(
+    deduper: _Deduper,
+    preparer: Preparer,
+    files: list[Path],
+    references: tuple[list[Path], str],
+    text_field: str,
+    near: NearDupConfig | None,
+    progress: bool,
+) -> None:
+    """The --against records, then every record of `files`, prepared and decided."""
+    total, started = sum(path.stat().st_size for path in files), time.monotonic()
+    read = [0]  # bytes of the inputs decided so far
+    source = lambda: _status(deduper.report, read[0], total, started)  # noqa: E731
+    with LiveStatus(source, enabled=progress) as live:
+        for prepared in preparer.prepared(references[0], references[1], near):
+            deduper.refer(prepared)
+        for prepared in preparer.prepared(files, text_field, near):
+            deduper.process(prepared)
+            read[0] += prepared.size
+            live.refresh()
 
 
 def _helpers(requested: int | None, files: list[Path]) -> int:

@@ -255,10 +255,10 @@ class Generation:
             return await self._start_import(config.import_results, scan)
         if config.batch is not None:
             return await self._start_batches(config.batch, scan)
-        if self._pool is not None:
-            await self._pool.ready()
-            self.log.info(f"asking in {len(self._pool.setups)} worker processes")
-            return self._pool
+        if (pool := self._pool) is not None:
+            await pool.ready()
+            self.log.info(f"asking in {len(pool.setups)} worker processes ({pool.how_started})")
+            return pool
         asker = self._asker(config.concurrency)
         asks = InProcessAsks(asker, asker.concurrency)
         await asks.start()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from tinygen.engine import messages
 from tinygen.engine.asker import Finished, Kind
-from tinygen.engine.children import WorkerProcess, start_worker
+from tinygen.engine.children import ForkedWorker, WorkerProcess, start_worker
 from tinygen.engine.messages import (
     Ask,
     Cancel,
@@ -219,6 +219,12 @@ class WorkerPool:
     def limit_reason(self) -> str:
         """Why a worker's concurrency is under its maximum (the first that says)."""
         return next((worker.reason for worker in self._workers if worker.reason), "")
+
+    @property
+    def how_started(self) -> str:
+        """How its processes began: "forked" from this one, or "started" fresh."""
+        forked = all(isinstance(worker.process, ForkedWorker) for worker in self._workers)
+        return "forked" if forked else "started"
 
     def has_room(self) -> bool:
         return any(worker.room > 0 for worker in self._workers)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 
 
 def available_cores() -> int:
@@ -17,11 +16,23 @@ def available_cores() -> int:
 
 def fork_is_safe() -> bool:
     """Whether a child may be forked from this process rather than started fresh: on
-    Linux, while this process runs one thread (a fork copies no other thread, so a lock
-    another one held would stay held in the child forever; macOS's system libraries are
-    not fork-safe at all). TINYGEN_NO_FORK=1 turns it off."""
-    return (
-        sys.platform == "linux"
-        and threading.active_count() == 1
-        and os.environ.get("TINYGEN_NO_FORK") != "1"
-    )
+    Linux, while this process runs one thread, native ones included (a fork copies no
+    other thread, so a lock another one held stays held in the child forever, and a
+    thread pool such as rensa's is gone: its first batch in the child never ends);
+    macOS's system libraries are not fork-safe at all. TINYGEN_NO_FORK=1 turns it off."""
+    return sys.platform == "linux" and os.environ.get("TINYGEN_NO_FORK") != "1" and _threads() == 1
+
+
+def no_blas_threads() -> None:
+    """Let numpy's BLAS start no thread pool when it loads (tinygen does no linear
+    algebra), so that the command's process runs one thread and may fork its children;
+    a user's own OPENBLAS_NUM_THREADS wins."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def _threads() -> int:
+    """Threads this process runs, as the kernel counts them (0 if it cannot tell)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
