@@ -124,6 +124,29 @@ def test_plain_jsonl_with_another_text_field(tmp_path: Path) -> None:
     assert removed["id"] == f"{source}:2" and removed["kept"] == f"{source}:1"
 
 
+def test_kept_lines_are_written_as_they_were_read(tmp_path: Path) -> None:
+    """A kept record's line is the input's, spacing and key order kept (less the line's
+    ending); one that is not plain UTF-8 JSON (a byte order mark, an escaped surrogate
+    pair) is re-encoded as compact UTF-8."""
+    lines = [
+        b'  {"text": "one two three four",   "id": "spaced", "n": 1.50}  \r\n',
+        "\ufeff".encode() + b'{"id": "bom", "text": "five six seven eight"}\n',
+        b'{"id": "pair", "text": "nine ten eleven \\ud83d\\ude00"}',
+    ]
+    sources = [tmp_path / f"in{n}.jsonl" for n in range(len(lines))]
+    for source, line in zip(sources, lines, strict=True):
+        source.write_bytes(line)
+    report = dedup_files(sources, tmp_path / "out", progress=False)
+    assert report.kept == 3
+    written = (tmp_path / "out" / "data" / "part-00000.jsonl").read_bytes().split(b"\n")
+    assert written == [
+        b'{"text": "one two three four",   "id": "spaced", "n": 1.50}',
+        b'{"id":"bom","text":"five six seven eight"}',
+        '{"id":"pair","text":"nine ten eleven \U0001f600"}'.encode(),
+        b"",
+    ]
+
+
 def test_output_directory_with_data_is_refused(two_runs) -> None:
     run_a, run_b, _texts = two_runs
     with pytest.raises(UsageError, match="already holds data"):

@@ -4,7 +4,7 @@ Inputs are JSONL files or directories: a tinygen run directory contributes its
 `data/part-*.jsonl` shards, any other directory every `*.jsonl` under it (sorted). Records
 stream through in order, a batch at a time, so inputs larger than memory work; only the
 text keys and MinHash signatures of kept records stay in memory. The first record of a
-cluster is kept, whole and unchanged, and written to `OUT/data/part-NNNNN.jsonl` in the
+cluster is kept, its line as it was read, and written to `OUT/data/part-NNNNN.jsonl` in the
 layout of a run. A record holding a string UTF-8 cannot encode (a lone surrogate) is never
 kept. Every removed record gets one line in `OUT/dedup_report.jsonl` saying why;
 `OUT/dedup_summary.json` holds the counts and settings.
@@ -137,8 +137,8 @@ class _Deduper:
         prepared.raise_error()
         sigs, bands = prepared.sigs, self._bands(prepared)
         row = 0  # of the signatures: one per line that has a key
-        for ref, key, problem, line in zip(
-            prepared.refs, prepared.keys, prepared.problems, prepared.lines, strict=True
+        for n, (ref, key, problem) in enumerate(
+            zip(prepared.refs, prepared.keys, prepared.problems, strict=True)
         ):
             self.report.read += 1
             if key is None:
@@ -147,9 +147,12 @@ class _Deduper:
             if key in self.seen:
                 self._remove(ref, "exact", *self.seen[key])
             elif sigs is None:
-                self._keep(ref, key, line, None, None)
+                self._keep(ref, key, prepared.line(n), None, None)
+            elif (match := self.index.query(sigs[row], bands[row])) is None:
+                self._keep(ref, key, prepared.line(n), sigs[row], bands[row])
             else:
-                self._near_or_keep(ref, key, line, sigs[row], bands[row])
+                self.seen[key] = match
+                self._remove(ref, "near", *match)
             row += 1
 
     def _bands(self, prepared: Prepared) -> list:
@@ -158,16 +161,6 @@ class _Deduper:
         if self.index is None or prepared.sigs is None:
             return []
         return self.index.band_keys(prepared.sigs, prepared.bands).tolist()
-
-    def _near_or_keep(
-        self, ref: str, key: bytes, line: str, sig: np.ndarray, bands: list[int]
-    ) -> None:
-        match = self.index.query(sig, bands)
-        if match is None:
-            self._keep(ref, key, line, sig, bands)
-        else:
-            self.seen[key] = match
-            self._remove(ref, "near", *match)
 
     def _keep(
         self, ref: str, key: bytes, line: str, sig: np.ndarray | None, bands: list | None

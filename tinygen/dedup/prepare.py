@@ -1,5 +1,5 @@
 """`tinygen dedup`'s reading side: input lines in chunks, and each chunk prepared for the
-decisions (parsed, checked for UTF-8, normalized, keyed, signed, re-encoded for output).
+decisions (parsed, checked for UTF-8, normalized, keyed, signed).
 
 Preparing a chunk needs nothing but the chunk, so it runs in helper processes when the
 input is large enough to pay for them (dedup/files.py decides); the decisions
@@ -9,6 +9,7 @@ input order, so the output is the same either way.
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import json
 import multiprocessing
@@ -18,7 +19,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from tinygen.text.cores import fork_is_safe
 from tinygen.text.encoding import describe_unencodable, may_escape_surrogate, unencodable_at
 
 IN_FLIGHT = 2  # chunks given to each helper ahead of the one the decisions wait for
+JSON_SPACE = b" \t\r\n"  # the whitespace JSON allows around a value
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
@@ -46,24 +48,36 @@ class Chunk:
 
 @dataclass
 class Prepared:
-    """A chunk ready for the decisions: for each line its reference (id, or file:line),
-    its exact-dedup key (None when it cannot be written: `problems` says why), its output
-    line; and the MinHash signatures of the lines that have a key, in order, with their
-    LSH band keys."""
+    """A chunk ready for the decisions: for each line its reference (id, or file:line) and
+    its exact-dedup key (None when it cannot be written: `problems` says why); the MinHash
+    signatures of the lines that have a key, in order, with their LSH band keys.
+
+    A line is written out as it was read (less its surrounding whitespace), unless its
+    bytes are not plain UTF-8 JSON (another encoding, a byte order mark, an escaped
+    surrogate pair): those are re-encoded (`rewritten`, by position). The lines read are
+    attached in the deciding process (`raw`), so helpers never send them back."""
 
     refs: list[str]
     keys: list[bytes | None]
     problems: list[str | None]
-    lines: list[str | None]
     sigs: np.ndarray | None
     size: int
     bands: np.ndarray | None = None
     error: tuple[str, str | None] | None = None  # a bad line: message and hint to raise
+    rewritten: dict[int, str] = field(default_factory=dict)
+    raw: list[bytes] = field(default_factory=list)
 
     def raise_error(self) -> None:
         """Raise the error of a bad line, in the process that decides."""
         if self.error is not None:
             raise UsageError(*self.error)
+
+    def line(self, position: int) -> str:
+        """The output line of the line at `position` (one that has a key)."""
+        line = self.rewritten.get(position)
+        if line is None:
+            return self.raw[position].strip(JSON_SPACE).decode("utf-8")
+        return line
 
 
 def chunks(files: list[Path]) -> Iterator[Chunk]:
@@ -97,7 +111,7 @@ def _file_chunks(path: Path) -> Iterator[Chunk]:
 def prepare(chunk: Chunk, text_field: str, near: NearDupConfig | None) -> Prepared:
     """Parse, check, normalize, key and sign every line of `chunk` (a bad line stops
     the chunk there: its error is carried, to be raised in order)."""
-    prepared = Prepared([], [], [], [], None, chunk.size)
+    prepared = Prepared([], [], [], None, chunk.size)
     normalized: list[str] = []
     try:
         for number, raw in zip(chunk.numbers, chunk.raw, strict=True):
@@ -119,15 +133,17 @@ def _add_line(
     record = _parse(raw, path, number, text_field)
     ref = record.get("id")
     prepared.refs.append(_printable(str(ref) if ref is not None else f"{path}:{number}"))
-    problem = _encoding_problem(record) if _may_not_encode(raw) else None
+    problem = None
+    if _may_not_encode(raw):
+        problem = _encoding_problem(record)
+        if not problem:
+            prepared.rewritten[len(prepared.keys)] = dump_line(record)
     prepared.problems.append(problem)
     if problem:
         prepared.keys.append(None)
-        prepared.lines.append(None)
         return None
     normalized = normalize_text(record[text_field])
     prepared.keys.append(normalized_key(normalized))
-    prepared.lines.append(dump_line(record))
     return normalized
 
 
@@ -149,9 +165,10 @@ def _parse(raw: bytes, path: Path, number: int, text_field: str) -> dict:
 
 
 def _may_not_encode(raw: bytes) -> bool:
-    """False when every string `json.loads(raw)` gives surely encodes as UTF-8: the line is
-    strict UTF-8 with no NUL (so json decodes it as UTF-8) and escapes no surrogate."""
-    if b"\x00" in raw or may_escape_surrogate(raw):
+    """False when the line can be written as it is, every string `json.loads(raw)` gives
+    surely encoding as UTF-8: it is strict UTF-8 with no NUL (so json decodes it as UTF-8)
+    and no byte order mark, and escapes no surrogate."""
+    if b"\x00" in raw or raw.startswith(codecs.BOM_UTF8) or may_escape_surrogate(raw):
         return True
     try:
         raw.decode("utf-8")
@@ -221,29 +238,35 @@ class Preparer:
     def prepared(
         self, files: list[Path], text_field: str, near: NearDupConfig | None
     ) -> Iterator[Prepared]:
-        """Every chunk of `files`, prepared, in input order: helpers get a few chunks
-        ahead of the one being decided, and while the oldest is not ready this process
-        prepares the next chunk itself rather than wait."""
+        """Every chunk of `files`, prepared, in input order, its lines attached: helpers
+        get a few chunks ahead of the one being decided, and while the oldest is not ready
+        this process prepares the next chunk itself rather than wait."""
         if self._pool is None:
             for chunk in chunks(files):
-                yield prepare(chunk, text_field, near)
+                yield _attached(prepare(chunk, text_field, near), chunk)
             return
-        window: deque[Future[Prepared]] = deque()
+        window: deque[tuple[Chunk, Future[Prepared]]] = deque()
         ahead = IN_FLIGHT * self.helpers
         try:
             for chunk in chunks(files):
-                if len(window) >= ahead and not window[0].done():
-                    window.append(_prepared_here(chunk, text_field, near))  # rather than wait
-                    self.prepared_here += 1
+                if len(window) >= ahead and not window[0][1].done():
+                    window.append((chunk, _prepared_here(chunk, text_field, near)))
+                    self.prepared_here += 1  # rather than wait
                 else:
-                    window.append(self._pool.submit(prepare, chunk, text_field, near))
-                while len(window) > 2 * ahead or (len(window) > ahead and window[0].done()):
-                    yield window.popleft().result()
+                    window.append((chunk, self._pool.submit(prepare, chunk, text_field, near)))
+                while len(window) > 2 * ahead or (len(window) > ahead and window[0][1].done()):
+                    yield _attached(window[0][1].result(), window.popleft()[0])
             while window:
-                yield window.popleft().result()
+                yield _attached(window[0][1].result(), window.popleft()[0])
         finally:
-            for future in window:
+            for _chunk, future in window:
                 future.cancel()
+
+
+def _attached(prepared: Prepared, chunk: Chunk) -> Prepared:
+    """`prepared` with the lines of its chunk (which helpers do not send back)."""
+    prepared.raw = chunk.raw
+    return prepared
 
 
 def _prepared_here(chunk: Chunk, text_field: str, near: NearDupConfig | None) -> Future[Prepared]:
