@@ -22,7 +22,7 @@ from tinygen.engine.caps import CorpusCaps, caps_on
 from tinygen.engine.counters import RunStats
 from tinygen.engine.parts import Part
 from tinygen.engine.pool import PoolSpec, WorkerPool, worker_setups
-from tinygen.engine.progress import ProgressDisplay
+from tinygen.engine.progress import LimitNotes, ProgressDisplay
 from tinygen.engine.records import Provenance
 from tinygen.errors import ExitCode, QuotaExhausted, TeacherStopped, TinygenError
 from tinygen.recipe.model import ResolvedRecipe
@@ -163,7 +163,7 @@ class Generation:
         self._pool: WorkerPool | None = None  # spawned before the output is scanned
         self.breaker = Breaker()
         self.display: ProgressDisplay | None = None
-        self._limit_reason = ""
+        self._limit_notes = LimitNotes()
         self.batches_left = ""  # batches still running when the run stopped
 
     async def run(self) -> RunResult:
@@ -381,10 +381,9 @@ class Generation:
             self.manifest.maybe_write()
 
     def _log_limit(self, asks: Asks) -> None:
-        """Say in run.log when the concurrency limit changes its reason."""
-        if asks.limit_reason != self._limit_reason:
-            self._limit_reason = asks.limit_reason
-            why = self._limit_reason or "back at the maximum"
+        """Say in run.log when the concurrency limit changes its reason (`LimitNotes`)."""
+        if self._limit_notes.due(asks.limit_reason):
+            why = asks.limit_reason or "back at the maximum"
             self.log.info(f"concurrency {asks.current}/{asks.maximum}: {why}")
 
     def _may_launch(self, asks: Asks) -> bool:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from tinygen.display.live import LiveStatus, Status
 from tinygen.engine.counters import RunStats
 from tinygen.teachers.router import EndpointCounts
 
 TOP_REASONS = 2  # reject reasons named on the status line
+LIMIT_NOTE_EVERY = 60.0  # seconds between notes of a limit one kind of reason keeps moving
 
 
 class ProgressDisplay(LiveStatus):
@@ -60,3 +64,25 @@ def _more(stats: RunStats) -> list[str]:
 def _endpoint_note(count: EndpointCounts) -> str:
     """e.g. `gpu1:8000 212` or `gpu2:8000 80 down`."""
     return f"{count.label} {count.answered}" + (" down" if count.down else "")
+
+
+@dataclass
+class LimitNotes:
+    """When run.log notes the concurrency limit: whenever the kind of its reason changes
+    ("starting", "latency", "429s", back at the maximum), and while one kind keeps moving
+    it (a saturated server: "latency x3.2", then "latency x3.6"...), once a minute."""
+
+    reason: str = ""
+    kind: str = ""
+    noted_at: float = float("-inf")
+
+    def due(self, reason: str, now: float | None = None) -> bool:
+        """Whether the limit's new `reason` is to be noted now."""
+        now = time.monotonic() if now is None else now
+        kind = reason.split(" ", 1)[0]
+        changed = reason != self.reason
+        self.reason = reason
+        if not changed or (kind == self.kind and now - self.noted_at < LIMIT_NOTE_EVERY):
+            return False
+        self.kind, self.noted_at = kind, now
+        return True
