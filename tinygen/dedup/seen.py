@@ -36,7 +36,7 @@ class SeenTexts:
         self._keys = text_keys
         self._near = near
         self._log = log
-        self._pending: tuple[int, np.ndarray] | None = None
+        self._pending: tuple[int, np.ndarray, list[int]] | None = None
 
     @classmethod
     def resume(cls, out_dir: Path, resolved: ResolvedRecipe, scan: ScanResult) -> SeenTexts:
@@ -52,12 +52,18 @@ class SeenTexts:
         return cls(scan.text_keys, index, SignatureLog(path, config))
 
     def check_and_add(
-        self, index: int, key: bytes, text: str | None, signature: np.ndarray | None = None
+        self,
+        index: int,
+        key: bytes,
+        text: str | None,
+        signature: np.ndarray | None = None,
+        bands: list[int] | None = None,
     ) -> Rejection | None:
         """A rejection if the text with exact `key` (or a near copy) was accepted before.
 
         The exact key is remembered at once; the near-duplicate `signature` (computed
-        from `text` if not given) when the record is reported `accepted`.
+        from `text` if not given, as its LSH `bands` are) when the record is reported
+        `accepted`.
         """
         first = self._keys.setdefault(key, index)
         if first != index:
@@ -67,23 +73,25 @@ class SeenTexts:
         if signature is None:
             assert text is not None
             signature = self._near.signature(text)
-        match = self._near.query(signature)
+        if bands is None:
+            bands = self._near.band_keys(signature[None, :])[0].tolist()
+        match = self._near.query(signature, bands)
         if match is not None:
             del self._keys[key]
             other, jaccard = match
             return Rejection(
                 "near_duplicate", f"near copy of item {other} (Jaccard ~{jaccard:.2f})", jaccard
             )
-        self._pending = (index, signature)
+        self._pending = (index, signature, bands)
         return None
 
     def accepted(self) -> None:
         """The text last passed went into a shard: index its signature, append it to the file."""
         if self._pending is None or self._near is None or self._log is None:
             return
-        key, signature = self._pending
+        key, signature, bands = self._pending
         self._pending = None
-        self._near.add(key, signature)
+        self._near.add(key, signature, bands)
         self._log.append(key, signature)
 
     def close(self) -> None:

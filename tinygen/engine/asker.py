@@ -70,6 +70,7 @@ class Finished:
     key: bytes | None = None
     traits: Traits | None = None  # what the corpus caps count (when the recipe has caps)
     signature: np.ndarray | None = None
+    bands: list[int] | None = None  # the signature's LSH band keys
     outcome: dict | None = None  # the record's fields the run's tally counts
 
 

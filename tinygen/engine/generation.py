@@ -439,7 +439,7 @@ class Generation:
             self._refuse(finished, overused)
             return
         rejection = self.dedup.check_and_add(
-            finished.index, finished.key, finished.text, finished.signature
+            finished.index, finished.key, finished.text, finished.signature, finished.bands
         )
         if rejection is not None:
             self._refuse(finished, rejection)

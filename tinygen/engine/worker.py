@@ -21,7 +21,7 @@ import sys
 import traceback
 from collections import deque
 
-from tinygen.dedup.minhash import NearDupConfig, signatures
+from tinygen.dedup.minhash import NearDupConfig, band_keys, signatures
 from tinygen.dedup.seen import near_config
 from tinygen.engine import messages
 from tinygen.engine.asker import Asker, Finished, Kind
@@ -141,7 +141,8 @@ class Worker:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Send everything finished since the last flush, MinHash-signed in one batch."""
+        """Send everything finished since the last flush, MinHash-signed (with the
+        signatures' band keys) in one batch."""
         self._flush_due = False
         if not self._outbox:
             return
@@ -149,8 +150,9 @@ class Worker:
         texts = [(finished, finished.text) for finished in batch if finished.text is not None]
         if texts and self._near is not None:
             signed = signatures([text for _, text in texts], self._near)
-            for (finished, _), signature in zip(texts, signed, strict=True):
-                finished.signature = signature
+            bands = band_keys(signed, self._near).tolist()
+            for (finished, _), signature, keys in zip(texts, signed, bands, strict=True):
+                finished.signature, finished.bands = signature, keys
         for finished, _ in texts:
             finished.text = None
         limit = self.asker.concurrency
