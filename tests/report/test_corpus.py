@@ -9,7 +9,9 @@ import pytest
 
 from tests.helpers import story_run
 from tinygen.errors import TinygenError
-from tinygen.report.corpus import corpus_stats
+from tinygen.report.corpus import SampleTexts, corpus_stats
+from tinygen.report.outcomes import RunTally, outcome_fields
+from tinygen.rundir.layout import ACCEPTED_KIND
 
 
 def test_features_lengths_and_histogram(tmp_path):
@@ -70,6 +72,21 @@ def test_sample_limits_text_stats_but_not_counts(tmp_path):
     assert stats["tokens"]["accepted_completion"] == 400
     assert stats["length"]["records"] == 2
     assert stats["sampled"] == ["text statistics use the first 2 of 4 records"]
+
+
+@pytest.mark.parametrize("sample", [2, 10])
+def test_what_a_run_gathers_as_it_goes_gives_the_stats_of_its_files(tmp_path, sample):
+    run = story_run(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    texts = SampleTexts(manifest["recipe"], sample)
+    tally = RunTally(sample, texts.add)
+    for line in (run / "data" / "part-00000.jsonl").read_text().splitlines():
+        tally.add(ACCEPTED_KIND, outcome_fields(json.loads(line)), line)
+    gathered = corpus_stats(run, sample=sample, tally=tally, texts=texts)
+    reread = corpus_stats(run, sample=sample)
+    assert gathered.pop("elapsed_s") >= 0 and reread.pop("elapsed_s") >= 0
+    assert gathered == reread and gathered["analysed_records"] == min(sample, 4)
+    assert gathered["diversity"]["compression"]["raw_bytes"] > 0
 
 
 def test_lines_that_are_not_json_objects_are_counted_not_raised(tmp_path):

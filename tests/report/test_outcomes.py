@@ -67,8 +67,9 @@ def test_outcome_fields_count_as_the_whole_record():
     assert "text" not in outcome_fields(judged) and "messages" not in outcome_fields(judged)
 
 
-def test_the_tally_keeps_only_its_sample_whole():
-    tally = RunTally(2)
+def test_the_tally_gathers_only_its_sample_whole():
+    gathered: list[dict] = []
+    tally = RunTally(2, gathered.append)
     for n in range(5):
         tally.add(ACCEPTED_KIND, {"finish_reason": "stop"}, f'{{"n": {n}, "text": "t"}}')
-    assert tally.accepted == 5 and [record["n"] for record in tally.first] == [0, 1]
+    assert tally.accepted == 5 and [record["n"] for record in gathered] == [0, 1]

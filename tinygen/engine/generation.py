@@ -27,7 +27,7 @@ from tinygen.engine.records import Provenance
 from tinygen.errors import ExitCode, QuotaExhausted, TeacherStopped, TinygenError
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.report.card import write_card
-from tinygen.report.corpus import corpus_stats
+from tinygen.report.corpus import SampleTexts, corpus_stats
 from tinygen.report.outcomes import RunTally
 from tinygen.rundir.jsonl import JsonlAppender
 from tinygen.rundir.layout import ACCEPTED_KIND, FAILED, FAILED_KIND, REJECTED, REJECTED_KIND
@@ -147,13 +147,14 @@ class Generation:
         self.config = config
         self.gate = config.gate or Gate.unlimited()
         self.stats = RunStats(target=config.target, gate=self.gate)
-        self.tally = RunTally(CARD_SAMPLE)  # what the card counts, as the run goes
         self.provenance = Provenance.of(resolved, teacher)  # the one for this process
         self.manifest = ManifestWriter(
             config.out_dir, resolved, self.provenance.teacher, self.stats
         )
         if config.part is not None:
             self.manifest.extra["part"] = config.part.describe()
+        self.card_texts = SampleTexts(self.manifest.recipe_section(), CARD_SAMPLE)
+        self.tally = RunTally(CARD_SAMPLE, self.card_texts.add)  # the card's, as the run goes
         self.stop_code: ExitCode | None = None
         self.asks: Asks | None = None
         self._returned: list[int] = []  # indexes a budget sent back unasked
@@ -519,7 +520,7 @@ class Generation:
                 f"and {out / FAILED} for why, or raise --max-items"
             )
         self.manifest.finish(code.status)
-        corpus = corpus_stats(out, sample=CARD_SAMPLE, tally=self.tally)
+        corpus = corpus_stats(out, sample=CARD_SAMPLE, tally=self.tally, texts=self.card_texts)
         if write_card(out, corpus) is None:
             self.log.info("README.md is not tinygen's card: left as it is, no card written")
         self.log.info(f"{code.status}: {message}")

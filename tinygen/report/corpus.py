@@ -147,14 +147,18 @@ def _features_section(out: Outcomes, accepted: int) -> dict:
 
 
 def corpus_stats(
-    run_dir: Path, *, sample: int | None = None, tally: RunTally | None = None
+    run_dir: Path,
+    *,
+    sample: int | None = None,
+    tally: RunTally | None = None,
+    texts: SampleTexts | None = None,
 ) -> dict:
     """Statistics of the run in `run_dir`, in one streaming pass (see the module doc).
 
     With `sample`, the text statistics (lengths, coverage, diversity) use only the first
     `sample` accepted records in shard order; counts, tokens and cost stay exact. A run
-    that has just ended gives its `tally` instead: what it read and wrote, gathered as it
-    went, so no record file is read again.
+    that has just ended gives its `tally` instead, and the `texts` its sample went to: what
+    it read and wrote, gathered as it went, so no record file is read again.
     """
     run_dir = Path(run_dir)
     if not (run_dir / DATA_DIR).is_dir() and not (run_dir / MANIFEST).is_file():
@@ -165,14 +169,37 @@ def corpus_stats(
     started = time.monotonic()
     manifest = _read_manifest(run_dir)
     lists, missing = load_lists(manifest)
-    texts = _TextStats(lists)
     if tally is None:
-        accepted, outcomes, problems = _read_records(run_dir, texts, sample)
+        found = _TextStats(lists)
+        accepted, outcomes, problems = _read_records(run_dir, found, sample)
     else:
+        assert texts is not None, "a run's tally comes with the texts it gathered"
+        found = texts.stats(lists)
         accepted, outcomes, problems = tally.accepted, tally.outcomes, Counter[str]()
-        for record in tally.first:
-            texts.add(record)
-    return _assemble(run_dir, manifest, accepted, outcomes, texts, missing, problems, started)
+    return _assemble(run_dir, manifest, accepted, outcomes, found, missing, problems, started)
+
+
+class SampleTexts:
+    """The text figures of a run's first `sample` accepted records, gathered as the run
+    reads and writes them (`add`), so its end has only to sum them up. They are set up at
+    the first record, not before the run's first request; once the sample is complete,
+    its compression starts in its thread."""
+
+    def __init__(self, recipe: dict, sample: int) -> None:
+        self._recipe = recipe  # the manifest's `recipe` section: the lists' source
+        self._sample = sample
+        self._stats: _TextStats | None = None
+
+    def add(self, record: dict) -> None:
+        if self._stats is None:
+            self._stats = _TextStats(load_lists({"recipe": self._recipe})[0])
+        self._stats.add(record)
+        if self._stats.records == self._sample:
+            self._stats.compression.send()
+
+    def stats(self, lists: dict[str, list[str]]) -> _TextStats:
+        """What was gathered (or, if no record came, nothing counted over `lists`)."""
+        return self._stats or _TextStats(lists)
 
 
 def _read_records(

@@ -172,14 +172,15 @@ class Compression:
         self._chunk.append(data)
         self._chunk_bytes += len(data)
         if self._chunk_bytes >= 1 << 20:
-            self._send()
+            self.send()
 
-    def _send(self) -> None:
+    def send(self) -> None:
+        """Hand the texts added so far to the compressing thread."""
         self._queue.put(b"".join(self._chunk))
         self._chunk, self._chunk_bytes = [], 0
 
     def result(self) -> dict:
-        self._send()
+        self.send()
         self._queue.put(None)
         self._worker.join()
         return {

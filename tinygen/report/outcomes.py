@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 
 from tinygen.report.scores import JudgeScores
 from tinygen.rundir.layout import ACCEPTED_KIND, REJECTED_KIND
@@ -66,14 +67,15 @@ class Outcomes:
 
 
 class RunTally:
-    """A run's outcomes, counted as it reads and writes its records, and its first
-    `sample` accepted records whole (the card's text figures read those)."""
+    """A run's outcomes, counted as it reads and writes its records; its first `sample`
+    accepted records go whole to `gather` (the card's text figures), as they come."""
 
-    def __init__(self, sample: int) -> None:
+    def __init__(self, sample: int, gather: Callable[[dict], None]) -> None:
         self.sample = sample
         self.outcomes = Outcomes()
         self.accepted = 0
-        self.first: list[dict] = []
+        self.gathered = 0
+        self._gather = gather
 
     def add(self, kind: str, fields: dict, line: str | None = None) -> None:
         """Count one record of `kind` (rundir/layout.py's kinds) from its outcome fields
@@ -81,8 +83,9 @@ class RunTally:
         if kind == ACCEPTED_KIND:
             self.accepted += 1
             self.outcomes.add_accepted(fields)
-            if len(self.first) < self.sample:
-                self.first.append(fields if line is None else json.loads(line))
+            if self.gathered < self.sample:
+                self.gathered += 1
+                self._gather(fields if line is None else json.loads(line))
         elif kind == REJECTED_KIND:
             self.outcomes.add_rejected(fields)
         else:

@@ -100,22 +100,26 @@ class ManifestWriter:
             return mine
         return dict(VARIED_PRICES)
 
+    def recipe_section(self) -> dict[str, object]:
+        """The manifest's `recipe`: name, source, fingerprints, the resolved recipe."""
+        recipe = self.resolved.recipe
+        return {
+            "name": recipe.name,
+            "source": self.resolved.source,
+            "fingerprint": self.resolved.fingerprint,
+            "template_hash": self.resolved.template_hash,
+            "resolved": recipe.model_dump(mode="json"),
+        }
+
     def write(self, status: str, shards: bool = False) -> None:
         self._last_write = time.monotonic()
         self.started = True
-        recipe = self.resolved.recipe
         manifest = {
             "tinygen_version": __version__,
             "schema_version": SCHEMA_VERSION,
             "status": status,
-            "recipe": {
-                "name": recipe.name,
-                "source": self.resolved.source,
-                "fingerprint": self.resolved.fingerprint,
-                "template_hash": self.resolved.template_hash,
-                "resolved": recipe.model_dump(mode="json"),
-            },
-            "seed": recipe.seed,
+            "recipe": self.recipe_section(),
+            "seed": self.resolved.recipe.seed,
             "teacher": self.teacher,
             "counts": self.stats.outcomes(),
             "session": self.stats.summary(),
