@@ -89,6 +89,18 @@ def test_latency_inflation_cuts_and_recovery_adds_one_a_window():
     assert limit.current == inflated + 3
 
 
+def test_fast_answers_are_measured_against_the_floor():
+    """A loopback server answers in a millisecond alone and in ten under load: that is
+    the client's own work, no queue; past 3x the floor (0.1 s) it is one."""
+    limit = opened(64, latency=0.001)
+    for _ in range(64 * 20):
+        limit.on_answer(0.01)
+    assert limit.current == 64
+    for _ in range(64 * 5):
+        limit.on_answer(0.5)
+    assert limit.current < 64 and limit.reason.startswith("latency x5.0")
+
+
 def test_latency_under_the_tolerance_is_left_alone():
     limit = opened(64, latency=0.3)
     for _ in range(64 * 20):

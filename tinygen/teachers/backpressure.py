@@ -7,9 +7,10 @@ back well (slow start), up to `maximum`. After that it moves by windows of answe
   by 30%: the host is overloaded or over its rate. Isolated 429s (a shared gateway's
   5%) are retried, not taken as a reason to slow down;
 - a window whose median latency is over 3x the best (the probe's, alone, or a window's
-  median) cuts it by 10%: a
-  saturated server (vLLM, TGI) queues instead of refusing, and more requests in flight
-  only wait longer (and time out);
+  median; taken as at least 0.1 s) cuts it by 10%: a saturated server (vLLM, TGI)
+  queues instead of refusing, and more requests in flight only wait longer (and time
+  out). Answers faster than that are no queue worth relieving: what inflates them is
+  the client's own work (a loopback server answering in a millisecond);
 - a good window adds one.
 `reason` says why the limit is under the maximum, for the display and the manifest.
 
@@ -32,6 +33,7 @@ THROTTLE_CUT = 0.7
 LATENCY_TOLERANCE = 3.0
 LATENCY_CUT = 0.9
 MIN_LATENCY_LIMIT = 2  # below this, latency is the answer's own, not a queue's
+LATENCY_FLOOR = 0.1  # s: the least best latency inflation is measured against
 
 
 @dataclass
@@ -103,7 +105,7 @@ class AdaptiveConcurrency:
                 self._recent.popleft()
         elif self._inflated(median):
             assert median is not None and self.baseline is not None
-            self._cut(LATENCY_CUT, f"latency x{median / self.baseline:.1f}")
+            self._cut(LATENCY_CUT, f"latency x{median / self._reference():.1f}")
         else:
             self._grow()
         if median is not None and (self.baseline is None or median < self.baseline):
@@ -115,8 +117,13 @@ class AdaptiveConcurrency:
             median is not None
             and self.baseline is not None
             and self.current > MIN_LATENCY_LIMIT
-            and median > LATENCY_TOLERANCE * self.baseline
+            and median > LATENCY_TOLERANCE * self._reference()
         )
+
+    def _reference(self) -> float:
+        """The latency inflation is measured against: the best, or the floor."""
+        assert self.baseline is not None
+        return max(self.baseline, LATENCY_FLOOR)
 
     def _cut(self, factor: float, reason: str) -> None:
         self.limit = max(1.0, self.limit * factor)
