@@ -78,11 +78,10 @@ def test_sample_limits_text_stats_but_not_counts(tmp_path):
 def test_what_a_run_gathers_as_it_goes_gives_the_stats_of_its_files(tmp_path, sample):
     run = story_run(tmp_path)
     manifest = json.loads((run / "manifest.json").read_text())
-    texts = SampleTexts(manifest["recipe"], sample)
-    tally = RunTally(sample, texts.add)
+    tally = RunTally(SampleTexts(manifest["recipe"], sample))
     for line in (run / "data" / "part-00000.jsonl").read_text().splitlines():
         tally.add(ACCEPTED_KIND, outcome_fields(json.loads(line)), line)
-    gathered = corpus_stats(run, sample=sample, tally=tally, texts=texts)
+    gathered = corpus_stats(run, sample=sample, tally=tally)
     reread = corpus_stats(run, sample=sample)
     assert gathered.pop("elapsed_s") >= 0 and reread.pop("elapsed_s") >= 0
     assert gathered == reread and gathered["analysed_records"] == min(sample, 4)

@@ -68,8 +68,12 @@ def test_outcome_fields_count_as_the_whole_record():
 
 
 def test_the_tally_gathers_only_its_sample_whole():
-    gathered: list[dict] = []
-    tally = RunTally(2, gathered.append)
+    class Gathered(list):
+        sample = 2
+        add = list.append
+
+    gathered = Gathered()
+    tally = RunTally(gathered)
     for n in range(5):
         tally.add(ACCEPTED_KIND, {"finish_reason": "stop"}, f'{{"n": {n}, "text": "t"}}')
     assert tally.accepted == 5 and [record["n"] for record in gathered] == [0, 1]

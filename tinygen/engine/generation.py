@@ -153,8 +153,8 @@ class Generation:
         )
         if config.part is not None:
             self.manifest.extra["part"] = config.part.describe()
-        self.card_texts = SampleTexts(self.manifest.recipe_section(), CARD_SAMPLE)
-        self.tally = RunTally(CARD_SAMPLE, self.card_texts.add)  # the card's, as the run goes
+        texts = SampleTexts(self.manifest.recipe_section(), CARD_SAMPLE)
+        self.tally = RunTally(texts)  # what the card counts, as the run goes
         self.stop_code: ExitCode | None = None
         self.asks: Asks | None = None
         self._returned: list[int] = []  # indexes a budget sent back unasked
@@ -520,7 +520,7 @@ class Generation:
                 f"and {out / FAILED} for why, or raise --max-items"
             )
         self.manifest.finish(code.status)
-        corpus = corpus_stats(out, sample=CARD_SAMPLE, tally=self.tally, texts=self.card_texts)
+        corpus = corpus_stats(out, sample=CARD_SAMPLE, tally=self.tally)
         if write_card(out, corpus) is None:
             self.log.info("README.md is not tinygen's card: left as it is, no card written")
         self.log.info(f"{code.status}: {message}")

@@ -151,14 +151,13 @@ def corpus_stats(
     *,
     sample: int | None = None,
     tally: RunTally | None = None,
-    texts: SampleTexts | None = None,
 ) -> dict:
     """Statistics of the run in `run_dir`, in one streaming pass (see the module doc).
 
     With `sample`, the text statistics (lengths, coverage, diversity) use only the first
     `sample` accepted records in shard order; counts, tokens and cost stay exact. A run
-    that has just ended gives its `tally` instead, and the `texts` its sample went to: what
-    it read and wrote, gathered as it went, so no record file is read again.
+    that has just ended gives its `tally` instead (its sample went to a `SampleTexts`):
+    what it read and wrote, gathered as it went, so no record file is read again.
     """
     run_dir = Path(run_dir)
     if not (run_dir / DATA_DIR).is_dir() and not (run_dir / MANIFEST).is_file():
@@ -173,8 +172,8 @@ def corpus_stats(
         found = _TextStats(lists)
         accepted, outcomes, problems = _read_records(run_dir, found, sample)
     else:
-        assert texts is not None, "a run's tally comes with the texts it gathered"
-        found = texts.stats(lists)
+        assert isinstance(tally.texts, SampleTexts), "a run's sample goes to SampleTexts"
+        found = tally.texts.stats(lists)
         accepted, outcomes, problems = tally.accepted, tally.outcomes, Counter[str]()
     return _assemble(run_dir, manifest, accepted, outcomes, found, missing, problems, started)
 
@@ -187,14 +186,14 @@ class SampleTexts:
 
     def __init__(self, recipe: dict, sample: int) -> None:
         self._recipe = recipe  # the manifest's `recipe` section: the lists' source
-        self._sample = sample
+        self.sample = sample
         self._stats: _TextStats | None = None
 
     def add(self, record: dict) -> None:
         if self._stats is None:
             self._stats = _TextStats(load_lists({"recipe": self._recipe})[0])
         self._stats.add(record)
-        if self._stats.records == self._sample:
+        if self._stats.records == self.sample:
             self._stats.compression.send()
 
     def stats(self, lists: dict[str, list[str]]) -> _TextStats:

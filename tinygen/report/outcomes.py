@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from typing import Protocol
 
 from tinygen.report.scores import JudgeScores
 from tinygen.rundir.layout import ACCEPTED_KIND, REJECTED_KIND
@@ -66,16 +66,24 @@ class Outcomes:
         self.failed[str((record.get("error") or {}).get("kind"))] += 1
 
 
-class RunTally:
-    """A run's outcomes, counted as it reads and writes its records; its first `sample`
-    accepted records go whole to `gather` (the card's text figures), as they come."""
+class TextSample(Protocol):
+    """Where a run's first `sample` accepted records go whole (the card's text figures:
+    `corpus.SampleTexts`)."""
 
-    def __init__(self, sample: int, gather: Callable[[dict], None]) -> None:
-        self.sample = sample
+    sample: int
+
+    def add(self, record: dict) -> None: ...
+
+
+class RunTally:
+    """A run's outcomes, counted as it reads and writes its records; its first accepted
+    records go whole to `texts`, as they come, as many as it samples."""
+
+    def __init__(self, texts: TextSample) -> None:
+        self.texts = texts
         self.outcomes = Outcomes()
         self.accepted = 0
         self.gathered = 0
-        self._gather = gather
 
     def add(self, kind: str, fields: dict, line: str | None = None) -> None:
         """Count one record of `kind` (rundir/layout.py's kinds) from its outcome fields
@@ -83,9 +91,9 @@ class RunTally:
         if kind == ACCEPTED_KIND:
             self.accepted += 1
             self.outcomes.add_accepted(fields)
-            if self.gathered < self.sample:
+            if self.gathered < self.texts.sample:
                 self.gathered += 1
-                self._gather(fields if line is None else json.loads(line))
+                self.texts.add(fields if line is None else json.loads(line))
         elif kind == REJECTED_KIND:
             self.outcomes.add_rejected(fields)
         else:
