@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.installed import as_installed  # noqa: E402
 from bench.throughput import BARE_SDK  # noqa: E402
 from tests.openai_server import run_server  # noqa: E402
 
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--importtime", action="store_true")
     args = parser.parse_args()
+    as_installed()
     with run_server("--port", "0") as server, tempfile.TemporaryDirectory() as tmp:
         runs = commands(server.base_url, Path(tmp) / "out")
         times: dict[str, list[float]] = {name: [] for name in runs}

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.installed import as_installed  # noqa: E402
 from tests.openai_server import run_server  # noqa: E402
 
 BARE_SDK = r"""
@@ -201,6 +202,7 @@ def main() -> None:
     parser.add_argument("--delays", default="0,200")
     parser.add_argument("--memory-records", type=int, default=100_000)
     args = parser.parse_args()
+    as_installed()
     print(__doc__.split("\n\n")[-1].strip())
     header = f"{'client':<12} {'req/s':>6} {'[whole]':>8} {'CPU ms/req':>11} {'mem MB':>7}"
     for delay in (int(d) for d in args.delays.split(",") if d):

@@ -9,9 +9,9 @@ use, so `import tinygen` stays cheap. Example (README, "Python API"):
     result = tinygen.generate(recipe, teacher, tinygen.RunConfig(out_dir=Path("out"), target=50))
 """
 
-from functools import cache
 from importlib import import_module
 
+__version__ = "0.1.0"  # the package's version: pyproject.toml reads it from here
 SCHEMA_VERSION = 1
 
 _HOMES = {
@@ -31,8 +31,6 @@ __all__ = [*_HOMES, "SCHEMA_VERSION", "__version__"]
 
 def __getattr__(name: str) -> object:
     """The public names, imported from their modules when first used."""
-    if name == "__version__":
-        return _version()
     if name not in _HOMES:
         raise AttributeError(f"module 'tinygen' has no attribute {name!r}")
     return getattr(import_module(_HOMES[name]), name)
@@ -40,15 +38,3 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-@cache
-def _version() -> str:
-    """The installed distribution's version (importlib.metadata is slow to import: only
-    what prints or records the version pays for it)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tinygen")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0.0.0+src"

@@ -693,7 +693,7 @@ def presets_command() -> None:
     Example: tinygen presets
     """
     with user_errors():
-        from tinygen.recipe.preview import preset_table
+        from tinygen.recipe.presets import preset_table
 
         Console().print(preset_table())
 

@@ -32,3 +32,7 @@ def test_commands_that_ask_no_teacher_import_nothing_heavy(args):
 
 def test_help_does_not_load_the_recipe_model():
     assert {"pydantic", "jinja2"} & imported("--help") == set()
+
+
+def test_presets_lists_without_compiling_templates():
+    assert "jinja2" not in imported("presets")

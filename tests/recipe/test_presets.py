@@ -8,7 +8,8 @@ import pytest
 
 from tests.conftest import cli
 from tinygen.recipe.items import build_item
-from tinygen.recipe.load import load_recipe, preset_names
+from tinygen.recipe.load import load_recipe
+from tinygen.recipe.presets import preset_names, preset_summary
 from tinygen.recipe.preview import list_coverage
 
 PRESETS = ["codeexercises", "codetextbook", "stories", "tinystories"]
@@ -19,6 +20,14 @@ def test_presets_are_listed():
     code, out, _ = cli("presets")
     assert code == 0
     assert all(name in out for name in PRESETS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_list_read_from_toml_agrees_with_the_loaded_preset(preset):
+    summary = preset_summary(preset)
+    recipe = load_recipe(preset).recipe
+    assert summary.description == recipe.description != ""
+    assert summary.variables == recipe.declared_variables()
 
 
 @pytest.mark.parametrize("preset", PRESETS)

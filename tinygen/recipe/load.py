@@ -17,14 +17,10 @@ from tinygen.recipe.datafiles import (
     wordlists_dir,
 )
 from tinygen.recipe.model import ListSpec, Recipe, ResolvedRecipe, recipe_fingerprint
+from tinygen.recipe.presets import preset_names
 from tinygen.recipe.rubrics import RUBRIC_VARIABLES, SHIPPED_RUBRICS
 from tinygen.recipe.templates import PromptTemplate
 from tinygen.recipe.textfiles import read_text
-
-
-def preset_names() -> list[str]:
-    """Names of the shipped presets."""
-    return sorted(path.stem for path in prompts_dir().glob("*.toml"))
 
 
 def recipe_path(name_or_path: str) -> Path:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tinygen.recipe.choices import ReasoningEffort, Sampling
+from tinygen.recipe.choices import ReasoningEffort, Sampling, template_variables
 from tinygen.recipe.templates import PromptTemplate
 from tinygen.text.canonical import hash_data, sha256_hex
 
@@ -131,10 +131,7 @@ class Recipe(_Strict):
 
     def declared_variables(self) -> set[str]:
         """Names the templates may use: one per list, `features`, and the constants."""
-        names = set(self.lists) | set(self.constants)
-        if self.features is not None:
-            names.add("features")
-        return names
+        return template_variables(self.lists, self.constants, self.features is not None)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Inspecting recipes without a teacher: rendered prompts and the preset list."""
+"""Inspecting recipes without a teacher: rendered prompts and list coverage."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tinygen.recipe.items import build_item
-from tinygen.recipe.load import load_recipe, preset_names
 from tinygen.recipe.model import ResolvedRecipe
 from tinygen.recipe.sampling import draw_words
 
@@ -31,16 +30,6 @@ def preview_items(resolved: ResolvedRecipe, indices: Iterable[int], *, as_json: 
         body = "\n\n".join(f"[bold]{m['role']}:[/] {m['content']}" for m in item.messages)
         title = f"item {index} · " + " · ".join(f"{k}={v}" for k, v in item.variables.items())
         console.print(Panel(body, title=title, title_align="left"), markup=True)
-
-
-def preset_table() -> Table:
-    """The shipped presets with their description and variables."""
-    table = Table("preset", "description", "variables", title="tinygen presets")
-    for name in preset_names():
-        resolved = load_recipe(name)
-        variables = ", ".join(sorted(resolved.recipe.declared_variables()))
-        table.add_row(name, resolved.recipe.description, variables)
-    return table
 
 
 def list_coverage(resolved: ResolvedRecipe, run_size: int) -> dict[str, float]:
