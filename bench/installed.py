@@ -3,7 +3,8 @@
 pip writes a package's bytecode (`__pycache__/*.pyc`) when it installs it, and an
 editable install writes it on the first run. A shell that sets PYTHONDONTWRITEBYTECODE
 (some containers do) never gets caches for a source tree, so every timed command would
-compile tinygen's modules from source first: 0.05-0.1 s that no installed command pays.
+compile tinygen's modules from source first (about 0.04 s for `tinygen presets`, by
+cProfile), a cost no installed command pays.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from tinygen.recipe.datafiles import (
     wordlists_dir,
 )
 from tinygen.recipe.model import ListSpec, Recipe, ResolvedRecipe, recipe_fingerprint
-from tinygen.recipe.presets import preset_names
+from tinygen.recipe.presets import preset_names, preset_path
 from tinygen.recipe.rubrics import RUBRIC_VARIABLES, SHIPPED_RUBRICS
 from tinygen.recipe.templates import PromptTemplate
 from tinygen.recipe.textfiles import read_text
@@ -33,7 +33,7 @@ def recipe_path(name_or_path: str) -> Path:
                 "check the path, or run `tinygen presets` to list the built-in recipes",
             )
         return path
-    preset = prompts_dir() / f"{name_or_path}.toml"
+    preset = preset_path(name_or_path)
     if not preset.is_file():
         names = ", ".join(preset_names())
         raise UsageError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.table import Table
 
@@ -31,9 +32,14 @@ def preset_names() -> list[str]:
     return sorted(path.stem for path in prompts_dir().glob("*.toml"))
 
 
+def preset_path(name: str) -> Path:
+    """Where the shipped preset `name` is (whether or not there is one by that name)."""
+    return prompts_dir() / f"{name}.toml"
+
+
 def preset_summary(name: str) -> PresetSummary:
     """A shipped preset's description and template variables, from its TOML."""
-    path = prompts_dir() / f"{name}.toml"
+    path = preset_path(name)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
