@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from tinygen.errors import ExitCode, TinygenError, UsageError
 from tinygen.recipe.choices import ReasoningEffort
@@ -32,7 +33,32 @@ if TYPE_CHECKING:  # the library is imported by the command that uses it, not fo
     from tinygen.recipe.model import ResolvedRecipe
     from tinygen.teachers.router import EndpointCounts
 
+
+class _BoolHelpOption:
+    """Give the built-in `--help` option a False default.
+
+    typer 0.29 leaves that option's value None when it is not given, and coerces None
+    through a pydantic TypeAdapter: every command paid pydantic's import (0.1-0.15 s) just
+    to parse, `presets` included. A bool value is passed through uncoerced.
+    """
+
+    def get_help_option(self, ctx: typer.Context) -> typer.core.TyperOption | None:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
+class _Group(_BoolHelpOption, TyperGroup):
+    """The root command group, with a bool `--help`."""
+
+
+class _Command(_BoolHelpOption, TyperCommand):
+    """A subcommand, with a bool `--help`."""
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Build synthetic training corpora for small language models.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -102,7 +128,7 @@ def _print_error(message: str, hint: str | None) -> None:
         stderr.print(f"[bold]Hint:[/] {escape(hint)}", soft_wrap=True)
 
 
-@app.command("generate")
+@app.command("generate", cls=_Command)
 def generate_command(
     recipe: RecipeArg,
     out: Annotated[
@@ -632,7 +658,7 @@ def _endpoint_summary(count: EndpointCounts) -> str:
     return ", ".join(parts)
 
 
-@app.command("preview")
+@app.command("preview", cls=_Command)
 def preview_command(
     recipe: RecipeArg,
     n: Annotated[int, typer.Option("-n", min=1, help="How many prompts to show.")] = 5,
@@ -686,7 +712,7 @@ def preview_command(
             Console(stderr=json_out).print(coverage_table(resolved, run_size))
 
 
-@app.command("presets")
+@app.command("presets", cls=_Command)
 def presets_command() -> None:
     """List the built-in recipes.
 
@@ -698,7 +724,7 @@ def presets_command() -> None:
         Console().print(preset_table())
 
 
-@app.command("stats")
+@app.command("stats", cls=_Command)
 def stats_command(
     run_dirs: Annotated[
         list[Path], typer.Argument(help="A run directory, or two to compare side by side.")
@@ -750,7 +776,7 @@ def stats_command(
             render_stats(figures)
 
 
-@app.command("dedup")
+@app.command("dedup", cls=_Command)
 def dedup_command(
     inputs: Annotated[
         list[Path], typer.Argument(help="JSONL files, run directories, or folders of JSONL.")
@@ -823,7 +849,7 @@ def dedup_command(
         )
 
 
-@app.command("merge")
+@app.command("merge", cls=_Command)
 def merge_command(
     parts: Annotated[list[Path], typer.Argument(help="The part folders of one run.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the merged corpus.")],
@@ -867,7 +893,7 @@ def merge_command(
 ExportFormat = Literal["parquet"]
 
 
-@app.command("export")
+@app.command("export", cls=_Command)
 def export_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (or a merged corpus).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The file to write.")],

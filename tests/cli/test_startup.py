@@ -36,3 +36,8 @@ def test_help_does_not_load_the_recipe_model():
 
 def test_presets_lists_without_compiling_templates():
     assert "jinja2" not in imported("presets")
+
+
+@pytest.mark.parametrize("args", [("presets",), ("presets", "--help"), ("--version",)])
+def test_commands_whose_flags_are_all_bools_do_not_load_pydantic(args):
+    assert "pydantic" not in imported(*args)
