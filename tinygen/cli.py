@@ -18,6 +18,7 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from tinygen.errors import ExitCode, TinygenError, UsageError
+from tinygen.loading import without_gc
 from tinygen.recipe.choices import ReasoningEffort
 from tinygen.teachers.factory import (
     AZURE_API_VERSION,
@@ -476,16 +477,17 @@ def generate_command(
     --base-url http://localhost:11434/v1 --model llama3.2
     """
     with user_errors():
-        from tinygen.engine.generation import BatchSpec, RunConfig, generate, run_header
-        from tinygen.engine.parts import parse_part
-        from tinygen.engine.pool import PoolSpec, worker_count
-        from tinygen.recipe.load import load_recipe
-        from tinygen.teachers.endpoints import parse_endpoint, parse_endpoints
-        from tinygen.teachers.factory import make_judge_teacher, make_teacher
-        from tinygen.teachers.limits import Budget, make_gate
-        from tinygen.teachers.offline import BatchFileTeacher
-        from tinygen.teachers.prices import prices_for
-        from tinygen.teachers.retry import RetryPolicy
+        with without_gc():
+            from tinygen.engine.generation import BatchSpec, RunConfig, generate, run_header
+            from tinygen.engine.parts import parse_part
+            from tinygen.engine.pool import PoolSpec, worker_count
+            from tinygen.recipe.load import load_recipe
+            from tinygen.teachers.endpoints import parse_endpoint, parse_endpoints
+            from tinygen.teachers.factory import make_judge_teacher, make_teacher
+            from tinygen.teachers.limits import Budget, make_gate
+            from tinygen.teachers.offline import BatchFileTeacher
+            from tinygen.teachers.prices import prices_for
+            from tinygen.teachers.retry import RetryPolicy
 
         endpoints = parse_endpoints(base_url) if base_url else ()
         options = TeacherOptions(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tinygen.checks.base import Answer
@@ -61,6 +64,21 @@ def test_broken_encoding():
     assert broken_encoding(answer("The cafÃ© was nice.")).reason == "encoding"
     assert broken_encoding(answer("A bell\x07 rang.")).reason == "encoding"
     assert broken_encoding(answer("Bad \ufffd char.")).reason == "encoding"
+
+
+def test_ascii_answers_never_load_ftfy():
+    code = (
+        "import sys\n"
+        "from tinygen.checks.base import Answer\n"
+        "from tinygen.checks.text import broken_encoding\n"
+        "assert broken_encoding(Answer('Tom ran home.', 'stop', {})) is None\n"
+        "print('ftfy' in sys.modules)\n"
+        "assert broken_encoding(Answer('The caf\\u00c3\\u00a9 was nice.', 'stop', {}))\n"
+        "print('ftfy' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True"]
 
 
 def test_repetition_measure_and_check():

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from ftfy.badness import is_bad
-
 from tinygen.checks.base import Answer, Check, Rejection
 from tinygen.checks.words import missing_words
 from tinygen.text.encoding import describe_unencodable, unencodable_at
@@ -105,6 +103,8 @@ def broken_encoding(answer: Answer) -> Rejection | None:
         return Rejection("encoding", f"control character {control.group(0)!r} in the text")
     if answer.text.isascii():
         return None  # mojibake needs non-ASCII characters; skip ftfy's slower scan
+    from ftfy.badness import is_bad  # 0.07 s to load: an ASCII corpus never needs it
+
     if "\ufffd" in answer.text or is_bad(answer.text):
         return Rejection("encoding", "mojibake or replacement characters in the text")
     return None

@@ -38,6 +38,7 @@ from tinygen.engine.messages import (
     WorkerSetup,
 )
 from tinygen.errors import TinygenError
+from tinygen.loading import without_gc
 from tinygen.teachers.backpressure import AdaptiveConcurrency
 from tinygen.teachers.base import TeacherCallError
 from tinygen.teachers.factory import make_judge_teacher, make_teacher
@@ -193,7 +194,8 @@ async def serve() -> None:
     try:
         match await messages.read(reader):
             case WorkerSetup() as setup:
-                asker = build_asker(setup)
+                with without_gc():  # it imports the HTTP transport
+                    asker = build_asker(setup)
             case None:
                 return
             case message:
