@@ -25,7 +25,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +73,7 @@ asyncio.run(main())
 
 
 MEASURE = r"""
-import json, os, resource, subprocess, sys, tempfile
+import json, os, resource, subprocess, sys, tempfile, threading, time
 
 def tree_pss(root):
     children = {}
@@ -98,38 +97,42 @@ def tree_pss(root):
             pass
     return total
 
+def wait(child, times):
+    child.wait()  # a blocking waitpid: the exit is seen at once, not at the next poll
+    times.append(time.perf_counter())
+
 with tempfile.TemporaryFile() as out:
+    times = [time.perf_counter()]
     child = subprocess.Popen(sys.argv[2:], stdout=out)
+    waiter = threading.Thread(target=wait, args=(child, times))
+    waiter.start()
     peak = 0
-    while True:
-        try:
-            child.wait(0.25)
-            break
-        except subprocess.TimeoutExpired:
-            peak = max(peak, tree_pss(child.pid))
+    while waiter.is_alive():
+        peak = max(peak, tree_pss(child.pid))
+        waiter.join(0.25)
     out.seek(0)
     stdout = out.read().decode()
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[1], "w") as handle:
     json.dump({"cpu": usage.ru_utime + usage.ru_stime, "rss_kb": usage.ru_maxrss,
-               "tree_pss": peak, "code": child.returncode, "stdout": stdout}, handle)
+               "tree_pss": peak, "code": child.returncode, "stdout": stdout,
+               "wall": times[1] - times[0]}, handle)
 """
 
 
 def run_measured(command: list[str]) -> dict[str, float]:
-    """Run a command in its own measuring parent: wall time, CPU time of all its
-    processes, the peak RSS (MB) of its largest process, and the peak memory of its
-    whole process tree (the sum of PSS, which counts pages the processes share, such
-    as Python's own code, once; sampled every 0.25 s)."""
+    """Run a command in its own measuring parent: wall time (the command's own, from
+    its start to the moment it exits, without the parent's start or a poll's delay),
+    CPU time of all its processes, the peak RSS (MB) of its largest process, and the
+    peak memory of its whole process tree (the sum of PSS, which counts pages the
+    processes share, such as Python's own code, once; sampled every 0.25 s)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as report:
-        started = time.perf_counter()
         subprocess.run([sys.executable, "-c", MEASURE, report.name, *command], check=True)
-        wall = time.perf_counter() - started
         usage = json.loads(Path(report.name).read_text())
     if usage["code"] != 0:
         raise SystemExit(f"{command[:4]} failed with exit code {usage['code']}")
     return {
-        "wall": wall,
+        "wall": usage["wall"],
         "cpu": usage["cpu"],
         "rss_mb": usage["rss_kb"] / 1024,
         "pss_mb": usage["tree_pss"] / 2**20,
