@@ -229,6 +229,8 @@ class Generation:
             if self.asks is not None or self.stop_code is None:
                 raise  # not a start cut short by a signal
         finally:
+            # nothing writes after the loop: the files sync while the workers exit
+            closing = asyncio.ensure_future(asyncio.to_thread(self._close_writers))
             try:
                 if self.asks is not None:
                     self.batches_left = self.asks.status_note()
@@ -236,7 +238,7 @@ class Generation:
                 elif self._pool is not None:  # spawned, never started
                     await self._pool.close()
             finally:
-                self._close_writers()
+                await closing
         return self._finish()
 
     def _ended(self, status: str, message: str) -> None:
